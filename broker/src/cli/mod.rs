@@ -1,0 +1,94 @@
+//! Command-line interface of pier-broker.
+
+mod render_cmd;
+mod validate_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pier_config::model::DEFAULT_CONFIG_PATH;
+use pier_config::ServerVersion;
+
+use crate::checked::ServerChoice;
+
+/// Run a tuned, supervised nats-server node of a pier cluster.
+#[derive(Debug, Parser)]
+#[command(name = "pier-broker", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a configuration and report every problem at once.
+    ///
+    /// Exit status: 0 valid, 1 invalid (or warnings with --deny-warnings), 2 could not run.
+    Validate(ValidateArgs),
+    /// Print the nats-server configuration rendered from pier.toml (secrets redacted).
+    ///
+    /// Exit status: 0 rendered, 1 invalid configuration, 2 could not run.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The appliance configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// The nats-server binary to check against (overrides node.nats_server).
+    #[arg(long, value_name = "PATH")]
+    pub nats_server: Option<PathBuf>,
+    /// Assume this nats-server version instead of asking the binary (e.g. 2.10.24).
+    #[arg(long, value_name = "VERSION")]
+    pub server_version: Option<ServerVersion>,
+}
+
+impl ConfigArgs {
+    pub fn server_choice(&self) -> ServerChoice {
+        ServerChoice {
+            binary: self.nats_server.clone(),
+            version: self.server_version,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Exit statuses shared by every command.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const INVALID: u8 = 1;
+    pub const CANNOT_RUN: u8 = 2;
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => validate_cmd::run(&args),
+        Command::Render(args) => render_cmd::run(&args),
+    }
+}

@@ -1,0 +1,6 @@
+//! pier-broker: renders, starts, pins, watches and provisions a nats-server node of a pier cluster.
+//! The supervisor is never in the message path: clients talk to nats-server directly.
+
+pub mod checked;
+pub mod cli;
+pub mod render;

@@ -1,0 +1,221 @@
+//! Rendering pier.toml into nats-server's own configuration: a pure function of the configuration,
+//! the server version and the secrets, so the same input always gives the same bytes.
+
+mod conf_writer;
+mod secrets;
+
+use std::net::SocketAddr;
+
+use pier_config::model::{Cluster, LogLevel, SyncPolicy, Tls};
+use pier_config::{Config, Feature, ServerVersion};
+
+use conf_writer::ConfWriter;
+pub use secrets::{Redacted, SecretError, SecretFiles, Secrets, REDACTED};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("{key}: nats-server {version} does not support {}; it needs {} or newer", feature.describe(), feature.since())]
+    Unsupported {
+        key: &'static str,
+        feature: Feature,
+        version: ServerVersion,
+    },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+/// Renders the nats-server configuration for `config`, emitting only keys `version` accepts.
+pub fn render(
+    config: &Config,
+    version: ServerVersion,
+    secrets: &dyn Secrets,
+) -> Result<String, RenderError> {
+    let mut w = ConfWriter::default();
+    w.comment(&format!(
+        "nats-server {version} configuration for {}, rendered by pier {}.\n\
+         Do not edit: change pier.toml and reload (systemctl reload pier-broker).",
+        config.node.name,
+        env!("CARGO_PKG_VERSION"),
+    ));
+    w.blank();
+    w.string("server_name", &config.node.name);
+    listen(&mut w, config.node.client_listen);
+    w.string("http", &config.node.monitor_listen.to_string());
+    if !config.node.tags.is_empty() {
+        w.strings("server_tags", &config.node.tags);
+    }
+    w.blank();
+
+    w.comment("Logging goes to the journal through pier, which stamps the time itself.");
+    w.boolean("logtime", false);
+    w.boolean("debug", config.log.level != LogLevel::Info);
+    w.boolean("trace", config.log.level == LogLevel::Trace);
+    w.blank();
+
+    let limits = &config.limits;
+    if let Some(payload) = limits.max_payload {
+        w.number("max_payload", payload.get());
+    }
+    if let Some(connections) = limits.max_connections {
+        w.number("max_connections", connections);
+    }
+    if let Some(deadline) = limits.write_deadline {
+        w.string("write_deadline", &deadline.to_go());
+    }
+    w.string("lame_duck_duration", &limits.lame_duck_duration.to_go());
+    w.string(
+        "lame_duck_grace_period",
+        &limits.lame_duck_grace_period.to_go(),
+    );
+
+    if config.jetstream.enabled {
+        w.blank();
+        jetstream(&mut w, config, version)?;
+    }
+    if let Some(cluster) = &config.cluster {
+        w.blank();
+        cluster_block(&mut w, config, cluster, secrets)?;
+    }
+    if let Some(tls) = &config.client.tls {
+        w.blank();
+        tls_block(&mut w, tls);
+    }
+    if !config.client.users.is_empty() {
+        w.blank();
+        let mut users = Vec::with_capacity(config.client.users.len());
+        for user in &config.client.users {
+            let password = match &user.password_file {
+                Some(file) => Some(secrets.read(file)?),
+                None => None,
+            };
+            users.push((user, password));
+        }
+        w.block("authorization", |w| {
+            w.block_list("users", &users, |w, (user, password)| {
+                if let Some(name) = &user.user {
+                    w.string("user", name);
+                }
+                if let Some(password) = password {
+                    w.string("password", password);
+                }
+                if let Some(nkey) = &user.nkey {
+                    w.string("nkey", nkey);
+                }
+            });
+        });
+    }
+    Ok(w.finish())
+}
+
+fn listen(w: &mut ConfWriter, addr: SocketAddr) {
+    w.string("host", &addr.ip().to_string());
+    w.number("port", addr.port());
+}
+
+fn jetstream(
+    w: &mut ConfWriter,
+    config: &Config,
+    version: ServerVersion,
+) -> Result<(), RenderError> {
+    let js = &config.jetstream;
+    if js.sync.is_some() && !version.supports(Feature::SyncInterval) {
+        return Err(RenderError::Unsupported {
+            key: "jetstream.sync",
+            feature: Feature::SyncInterval,
+            version,
+        });
+    }
+    w.block("jetstream", |w| {
+        w.string("store_dir", &js.store_dir.display().to_string());
+        if let Some(max) = js.max_file_store {
+            w.number("max_file_store", max.get());
+        }
+        if let Some(max) = js.max_memory_store {
+            w.number("max_memory_store", max.get());
+        }
+        match js.sync {
+            Some(SyncPolicy::Always) => w.string("sync_interval", "always"),
+            Some(SyncPolicy::Every(span)) => w.string("sync_interval", &span.to_go()),
+            None => {}
+        }
+        if let Some(domain) = &js.domain {
+            w.string("domain", domain);
+        }
+    });
+    Ok(())
+}
+
+fn cluster_block(
+    w: &mut ConfWriter,
+    config: &Config,
+    cluster: &Cluster,
+    secrets: &dyn Secrets,
+) -> Result<(), RenderError> {
+    let credentials = match &cluster.authorization {
+        Some(auth) => Some((auth.user.clone(), secrets.read(&auth.password_file)?)),
+        None => None,
+    };
+    // Outgoing routes authenticate with the credentials in their URL, so every route carries them.
+    let userinfo = credentials
+        .as_ref()
+        .map(|(user, password)| format!("{}:{}@", encode_userinfo(user), encode_userinfo(password)))
+        .unwrap_or_default();
+    let routes: Vec<String> = config
+        .route_peers()
+        .map(|peer| format!("nats-route://{userinfo}{}", peer.address))
+        .collect();
+    w.block("cluster", |w| {
+        w.string("name", &cluster.name);
+        listen(w, config.node.cluster_listen);
+        if !routes.is_empty() {
+            w.strings("routes", &routes);
+        }
+        if let Some((user, password)) = &credentials {
+            w.block("authorization", |w| {
+                w.string("user", user);
+                w.string("password", password);
+            });
+        }
+        if let Some(tls) = &cluster.tls {
+            tls_block(w, tls);
+        }
+    });
+    Ok(())
+}
+
+fn tls_block(w: &mut ConfWriter, tls: &Tls) {
+    w.block("tls", |w| {
+        w.string("cert_file", &tls.cert_file.display().to_string());
+        w.string("key_file", &tls.key_file.display().to_string());
+        if let Some(ca) = &tls.ca_file {
+            w.string("ca_file", &ca.display().to_string());
+        }
+        if tls.verify {
+            w.boolean("verify", true);
+        }
+    });
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a URL's user:password.
+fn encode_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_percent_encoded() {
+        assert_eq!(encode_userinfo("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
+        assert_eq!(encode_userinfo("plain-1.2_~"), "plain-1.2_~");
+    }
+}

@@ -1,0 +1,21 @@
+//! pier's appliance configuration, shared by `pier-broker` and `pier-tuner`.
+//!
+//! The flow is one way: [`Source::read`] → [`Source::parse`] → [`validate::validate`]; rendering to
+//! nats-server's format lives in the broker. Everything here is pure except reading the file and
+//! asking the nats-server binary its version ([`server_binary`]).
+
+pub mod cpuset;
+pub mod diagnostic;
+pub mod model;
+pub mod server_binary;
+pub mod source;
+pub mod subject;
+pub mod units;
+pub mod validate;
+pub mod version;
+
+pub use cpuset::CpuSet;
+pub use diagnostic::{Diagnostic, Severity};
+pub use model::Config;
+pub use source::{ReadError, Source};
+pub use version::{Feature, ServerVersion};

@@ -1,0 +1,250 @@
+//! Reading pier.toml: the typed parse, and mapping key paths back to lines and columns.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::diagnostic::Diagnostic;
+use crate::model::Config;
+
+/// The file could not be read at all (as opposed to read and found wrong).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read configuration file {}: {source}", path.display())]
+pub struct ReadError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A configuration file's text, kept so that diagnostics can point into it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Result<Self, ReadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReadError {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Source {
+            path: path.to_owned(),
+            text,
+        })
+    }
+
+    pub fn from_text(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Source {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Parses the typed configuration; a syntax error, an unknown key or a wrong type becomes one
+    /// located diagnostic.
+    pub fn parse(&self) -> Result<Config, Diagnostic> {
+        toml::from_str(&self.text).map_err(|e| self.parse_error(&e))
+    }
+
+    fn parse_error(&self, error: &toml::de::Error) -> Diagnostic {
+        let span = error.span();
+        let key = span
+            .as_ref()
+            .and_then(|span| self.key_at(span.start))
+            .unwrap_or_default();
+        let message = error.message().trim().to_owned();
+        let mut diagnostic = Diagnostic::error(key, message.clone());
+        if let Some(hint) = known_mistake(&message) {
+            diagnostic = diagnostic.hint(hint);
+        }
+        self.place(diagnostic, span)
+    }
+
+    /// Fills in the file, line and column of a diagnostic from its key path.
+    pub fn locate(&self, diagnostic: Diagnostic) -> Diagnostic {
+        let span = self.span_of(&diagnostic.key);
+        self.place(diagnostic, span)
+    }
+
+    fn place(&self, mut diagnostic: Diagnostic, span: Option<Range<usize>>) -> Diagnostic {
+        diagnostic.file = Some(self.path.clone());
+        if let Some(span) = span {
+            let (line, column) = line_column(&self.text, span.start);
+            diagnostic.line = Some(line);
+            diagnostic.column = Some(column);
+        }
+        diagnostic
+    }
+
+    /// The span of the key named by a path like `streams[0].consumers[1].name`: the key itself
+    /// when it is written, else the nearest enclosing one that is.
+    fn span_of(&self, path: &str) -> Option<Range<usize>> {
+        let root = DeTable::parse(&self.text).ok()?;
+        let mut table: &DeTable = root.get_ref();
+        let mut found = None;
+        for segment in path.split('.').filter(|s| !s.is_empty()) {
+            let (name, index) = split_index(segment);
+            let Some((key, value)) = table.get_key_value(name) else {
+                break;
+            };
+            found = Some(key.span());
+            let mut value: &Spanned<DeValue> = value;
+            if let Some(index) = index {
+                match value.get_ref().as_array().and_then(|a| a.get(index)) {
+                    Some(item) => {
+                        value = item;
+                        found = Some(item.span());
+                    }
+                    None => break,
+                }
+            }
+            match value.get_ref().as_table() {
+                Some(t) => table = t,
+                None => break,
+            }
+        }
+        found
+    }
+
+    /// The key path of the innermost key or value containing a byte offset.
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let root = DeTable::parse(&self.text).ok()?;
+        let mut path = String::new();
+        walk_to(root.get_ref(), offset, &mut path);
+        (!path.is_empty()).then_some(path)
+    }
+}
+
+fn walk_to(table: &DeTable, offset: usize, path: &mut String) {
+    for (key, value) in table {
+        let key_span = key.span();
+        let value_span = value.span();
+        let inside = |r: &Range<usize>| r.start <= offset && offset < r.end.max(r.start + 1);
+        if !(inside(&key_span) || inside(&value_span) || value_contains(value, offset)) {
+            continue;
+        }
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key.get_ref());
+        match value.get_ref() {
+            DeValue::Table(t) => walk_to(t, offset, path),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if inside(&item.span()) || value_contains(item, offset) {
+                        path.push_str(&format!("[{i}]"));
+                        if let DeValue::Table(t) = item.get_ref() {
+                            walk_to(t, offset, path);
+                        }
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+        return;
+    }
+}
+
+/// Whether a table (or array of tables) holds a key or value at `offset`. Standard tables' own
+/// spans cover only their header, so the search has to look inside.
+fn value_contains(value: &Spanned<DeValue>, offset: usize) -> bool {
+    let span = value.span();
+    if span.start <= offset && offset < span.end {
+        return true;
+    }
+    match value.get_ref() {
+        DeValue::Table(t) => t.iter().any(|(k, v)| {
+            (k.span().start <= offset && offset < k.span().end) || value_contains(v, offset)
+        }),
+        DeValue::Array(items) => items.iter().any(|item| value_contains(item, offset)),
+        _ => false,
+    }
+}
+
+fn split_index(segment: &str) -> (&str, Option<usize>) {
+    match segment.split_once('[') {
+        Some((name, rest)) => (name, rest.trim_end_matches(']').parse().ok()),
+        None => (segment, None),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Hints for keys people carry over from other tools or from the seed write-up.
+fn known_mistake(message: &str) -> Option<&'static str> {
+    const MISTAKES: &[(&str, &str)] = &[
+        (
+            "`file_sync`",
+            "nats-server has no \"file_sync\" option; for an fsync after every write use `sync = \"always\"` in [jetstream]",
+        ),
+        (
+            "`deliver_group`",
+            "deliver_group belongs to push consumers, under [[streams.consumers]]",
+        ),
+        (
+            "`routes`",
+            "routes are derived from [[cluster.peers]]; list every node there, this one included",
+        ),
+        (
+            "`filter_subject`",
+            "write `filter_subjects = [\"...\"]` (a list)",
+        ),
+        (
+            "`port`",
+            "listeners are written as addresses: client_listen, monitor_listen, cluster_listen = \"IP:PORT\" in [node]",
+        ),
+    ];
+    MISTAKES
+        .iter()
+        .find(|(needle, _)| message.contains(&format!("unknown field {needle}")))
+        .map(|(_, hint)| *hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "[node]\nname = \"a\"\n\n[[streams]]\nname = \"S\"\nsubjects = [\"s.>\"]\n\n[[streams.consumers]]\nname = \"c\"\nbogus = 1\n";
+
+    #[test]
+    fn unknown_key_is_located_and_named() {
+        let source = Source::from_text("pier.toml", TEXT);
+        let err = source.parse().unwrap_err();
+        assert_eq!(err.key, "streams[0].consumers[0].bogus");
+        assert_eq!((err.line, err.column), (Some(10), Some(1)));
+        assert!(err.message.contains("bogus"), "{}", err.message);
+    }
+
+    #[test]
+    fn key_paths_map_back_to_lines() {
+        let text = TEXT.replace("bogus = 1\n", "");
+        let source = Source::from_text("pier.toml", text);
+        let located = source.locate(Diagnostic::error("streams[0].consumers[0].name", "x"));
+        assert_eq!(located.line, Some(9));
+        let located = source.locate(Diagnostic::error("streams[0].replicas", "x"));
+        assert_eq!(located.line, Some(4), "falls back to the stream itself");
+    }
+
+    #[test]
+    fn seed_file_sync_gets_a_hint() {
+        let source = Source::from_text(
+            "p.toml",
+            "[node]\nname = \"a\"\n[jetstream]\nfile_sync = true\n",
+        );
+        let err = source.parse().unwrap_err();
+        assert_eq!(err.key, "jetstream.file_sync");
+        assert!(err.hint.unwrap().contains("sync = \"always\""));
+    }
+}

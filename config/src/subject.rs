@@ -1,0 +1,97 @@
+//! NATS subject syntax: validity, overlap and containment of subjects with wildcards.
+
+/// Why a subject is not valid, or None when it is.
+pub fn invalid_reason(subject: &str) -> Option<String> {
+    if subject.is_empty() {
+        return Some("a subject cannot be empty".into());
+    }
+    if subject.chars().any(char::is_whitespace) {
+        return Some(format!("subject {subject:?} contains white space"));
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_empty() {
+            return Some(format!("subject {subject:?} has an empty token"));
+        }
+        if token.len() > 1 && (token.contains('*') || token.contains('>')) {
+            return Some(format!(
+                "subject {subject:?}: wildcards `*` and `>` must be whole tokens"
+            ));
+        }
+        if *token == ">" && i + 1 != tokens.len() {
+            return Some(format!(
+                "subject {subject:?}: `>` can only be the last token"
+            ));
+        }
+    }
+    None
+}
+
+/// Whether some concrete subject matches both patterns.
+pub fn overlaps(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    for i in 0.. {
+        match (a.get(i), b.get(i)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (Some(x), Some(y)) if x == y || *x == "*" || *y == "*" => continue,
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+    unreachable!("the loop returns once either subject runs out of tokens")
+}
+
+/// Whether every subject matched by `inner` is also matched by `outer`.
+pub fn is_subset(inner: &str, outer: &str) -> bool {
+    let (inner, outer): (Vec<&str>, Vec<&str>) =
+        (inner.split('.').collect(), outer.split('.').collect());
+    for i in 0.. {
+        match (inner.get(i), outer.get(i)) {
+            (Some(_), Some(&">")) => return true,
+            (Some(&">"), _) => return false,
+            (Some(_), Some(&"*")) => continue,
+            (Some(&"*"), Some(_)) => return false,
+            (Some(x), Some(y)) if x == y => continue,
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+    unreachable!("the loop returns once either subject runs out of tokens")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity() {
+        assert!(invalid_reason("logs.>").is_none());
+        assert!(invalid_reason("jobs.*.process").is_none());
+        assert!(invalid_reason("logs.>.x").is_some());
+        assert!(invalid_reason("logs..x").is_some());
+        assert!(invalid_reason("logs.a*").is_some());
+        assert!(invalid_reason("a b").is_some());
+        assert!(invalid_reason("").is_some());
+    }
+
+    #[test]
+    fn overlap() {
+        assert!(overlaps("logs.>", "logs.app"));
+        assert!(overlaps("logs.*", "*.app"));
+        assert!(overlaps("a.>", "a.b.>"));
+        assert!(!overlaps("logs.>", "logs"));
+        assert!(!overlaps("logs.>", "metrics.>"));
+        assert!(!overlaps("a.b", "a.b.c"));
+    }
+
+    #[test]
+    fn subset() {
+        assert!(is_subset("logs.app", "logs.>"));
+        assert!(is_subset("logs.*.x", "logs.>"));
+        assert!(is_subset("logs.a", "logs.*"));
+        assert!(!is_subset("logs.>", "logs.*"));
+        assert!(!is_subset("metrics.a", "logs.>"));
+        assert!(!is_subset("logs", "logs.>"));
+        assert!(is_subset("logs.>", "logs.>"));
+    }
+}

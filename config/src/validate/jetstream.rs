@@ -1,0 +1,65 @@
+//! The JetStream store and its durability against the nats-server that will run it.
+
+use super::{name_problem, Context};
+use crate::diagnostic::Diagnostic;
+use crate::model::Config;
+use crate::version::Feature;
+
+pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic>) {
+    let js = &config.jetstream;
+    if !js.enabled {
+        if !config.streams.is_empty() {
+            out.push(
+                Diagnostic::error(
+                    "jetstream.enabled",
+                    "streams are declared but JetStream is disabled",
+                )
+                .hint("enable JetStream or remove the [[streams]] entries"),
+            );
+        }
+        return;
+    }
+    if !js.store_dir.is_absolute() {
+        out.push(
+            Diagnostic::error(
+                "jetstream.store_dir",
+                format!("{} is a relative path", js.store_dir.display()),
+            )
+            .hint("nats-server would resolve it against its working directory; write an absolute path"),
+        );
+    }
+    if js.max_file_store.is_some_and(|b| b.get() == 0) {
+        out.push(Diagnostic::error(
+            "jetstream.max_file_store",
+            "0 leaves no room for file streams",
+        ));
+    }
+    if let Some(domain) = &js.domain {
+        if let Some(problem) = name_problem(domain) {
+            out.push(Diagnostic::error(
+                "jetstream.domain",
+                format!("domain {problem}"),
+            ));
+        }
+    }
+    if js.sync.is_some() {
+        match context.server_version {
+            Some(version) if !version.supports(Feature::SyncInterval) => out.push(
+                Diagnostic::error(
+                    "jetstream.sync",
+                    format!(
+                        "nats-server {version} cannot honour {}: it needs {} or newer",
+                        Feature::SyncInterval.describe(),
+                        Feature::SyncInterval.since()
+                    ),
+                )
+                .hint("upgrade nats-server, or remove `sync` and rely on R3 replication for durability"),
+            ),
+            Some(_) => {}
+            None => out.push(Diagnostic::warning(
+                "jetstream.sync",
+                "the nats-server version is unknown, so whether it supports sync_interval was not checked",
+            )),
+        }
+    }
+}

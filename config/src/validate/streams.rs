@@ -1,0 +1,344 @@
+//! Declared streams and consumers: the mistakes nats-server would refuse at provisioning time, or
+//! worse, accept. The seed's own mistake, a deliver group on a pull consumer, is one of them.
+
+use std::collections::HashMap;
+
+use super::{name_problem, Context};
+use crate::diagnostic::Diagnostic;
+use crate::model::{AckPolicy, Config, Consumer, ConsumerKind, DeliverPolicy, Retention, Stream};
+use crate::subject;
+use crate::version::Feature;
+
+/// JetStream's upper bound on replicas.
+const MAX_REPLICAS: i64 = 5;
+
+pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic>) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, stream) in config.streams.iter().enumerate() {
+        let key = format!("streams[{i}]");
+        if let Some(problem) = name_problem(&stream.name) {
+            out.push(Diagnostic::error(
+                format!("{key}.name"),
+                format!("stream name {problem}"),
+            ));
+        }
+        if let Some(first) = names.insert(stream.name.as_str(), i) {
+            out.push(Diagnostic::error(
+                format!("{key}.name"),
+                format!(
+                    "duplicate stream name {:?} (also streams[{first}])",
+                    stream.name
+                ),
+            ));
+        }
+        check_stream(config, &key, stream, out);
+        check_consumers(context, &key, stream, out);
+    }
+    check_overlaps_between_streams(&config.streams, out);
+}
+
+fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+    if stream.subjects.is_empty() {
+        out.push(Diagnostic::error(
+            format!("{key}.subjects"),
+            format!("stream {:?} has no subjects", stream.name),
+        ));
+    }
+    for (j, s) in stream.subjects.iter().enumerate() {
+        if let Some(reason) = subject::invalid_reason(s) {
+            out.push(Diagnostic::error(format!("{key}.subjects[{j}]"), reason));
+            continue;
+        }
+        for (k, earlier) in stream.subjects[..j].iter().enumerate() {
+            if subject::overlaps(s, earlier) {
+                out.push(Diagnostic::error(
+                    format!("{key}.subjects[{j}]"),
+                    format!(
+                        "subject {s:?} overlaps {earlier:?} (subjects[{k}]) in the same stream"
+                    ),
+                ));
+            }
+        }
+    }
+
+    let size = config.cluster_size() as i64;
+    if !(1..=MAX_REPLICAS).contains(&stream.replicas) {
+        out.push(Diagnostic::error(
+            format!("{key}.replicas"),
+            format!(
+                "replicas must be between 1 and {MAX_REPLICAS}, not {}",
+                stream.replicas
+            ),
+        ));
+    } else if stream.replicas > size {
+        out.push(
+            Diagnostic::error(
+                format!("{key}.replicas"),
+                format!(
+                    "stream {:?} wants {} replicas but the cluster has {size} node{}",
+                    stream.name,
+                    stream.replicas,
+                    if size == 1 { "" } else { "s" }
+                ),
+            )
+            .hint("replicas cannot exceed the number of [[cluster.peers]]"),
+        );
+    } else if stream.replicas == 2 {
+        out.push(
+            Diagnostic::warning(
+                format!("{key}.replicas"),
+                "two replicas cannot lose one: Raft needs a majority",
+            )
+            .hint("use 3 replicas (or 1)"),
+        );
+    }
+
+    if let (Some(size), Some(payload)) = (stream.max_msg_size, config.limits.max_payload) {
+        if size > payload {
+            out.push(Diagnostic::warning(
+                format!("{key}.max_msg_size"),
+                format!("{size} is larger than limits.max_payload ({payload}), which no publisher can exceed"),
+            ));
+        }
+    }
+}
+
+fn check_consumers(context: &Context, key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (j, consumer) in stream.consumers.iter().enumerate() {
+        let key = format!("{key}.consumers[{j}]");
+        if let Some(problem) = name_problem(&consumer.name) {
+            out.push(Diagnostic::error(
+                format!("{key}.name"),
+                format!("consumer name {problem}"),
+            ));
+        }
+        if let Some(first) = names.insert(consumer.name.as_str(), j) {
+            out.push(Diagnostic::error(
+                format!("{key}.name"),
+                format!(
+                    "duplicate consumer name {:?} on stream {:?} (also consumers[{first}])",
+                    consumer.name, stream.name
+                ),
+            ));
+        }
+        check_delivery(&key, consumer, out);
+        check_consumer_limits(&key, consumer, out);
+        check_filters(context, &key, stream, consumer, out);
+        if stream.retention == Retention::Workqueue {
+            if consumer.ack_policy != AckPolicy::Explicit {
+                out.push(Diagnostic::error(
+                    format!("{key}.ack_policy"),
+                    "a work-queue stream needs explicit acks: a message leaves the stream when it is acknowledged",
+                ));
+            }
+            if consumer.deliver_policy != DeliverPolicy::All {
+                out.push(Diagnostic::error(
+                    format!("{key}.deliver_policy"),
+                    "a work-queue stream's consumers must deliver all messages",
+                ));
+            }
+        }
+    }
+    if stream.retention == Retention::Workqueue {
+        check_work_queue_filters(key, stream, out);
+    }
+}
+
+fn check_delivery(key: &str, consumer: &Consumer, out: &mut Vec<Diagnostic>) {
+    match consumer.kind {
+        ConsumerKind::Pull => {
+            if let Some(group) = &consumer.deliver_group {
+                out.push(
+                    Diagnostic::error(
+                        format!("{key}.deliver_group"),
+                        format!(
+                            "pull consumer {:?} has deliver_group {group:?}, but a deliver group belongs to push consumers",
+                            consumer.name
+                        ),
+                    )
+                    .hint("pull workers share a pull consumer simply by fetching from it: remove deliver_group, or set type = \"push\" with a deliver_subject"),
+                );
+            }
+            if consumer.deliver_subject.is_some() {
+                out.push(
+                    Diagnostic::error(
+                        format!("{key}.deliver_subject"),
+                        format!("pull consumer {:?} has a deliver_subject, which only push consumers use", consumer.name),
+                    )
+                    .hint("remove deliver_subject, or set type = \"push\""),
+                );
+            }
+        }
+        ConsumerKind::Push => match &consumer.deliver_subject {
+            None => out.push(
+                Diagnostic::error(
+                    format!("{key}.deliver_subject"),
+                    format!("push consumer {:?} needs a deliver_subject", consumer.name),
+                )
+                .hint("the subject its messages are pushed to, e.g. \"deliver.logs\""),
+            ),
+            Some(subject) => {
+                if subject.contains(['*', '>']) || subject::invalid_reason(subject).is_some() {
+                    out.push(Diagnostic::error(
+                        format!("{key}.deliver_subject"),
+                        format!("{subject:?} is not a literal subject"),
+                    ));
+                }
+            }
+        },
+    }
+    if let Some(group) = &consumer.deliver_group {
+        if group.trim().is_empty() || group.chars().any(char::is_whitespace) {
+            out.push(Diagnostic::error(
+                format!("{key}.deliver_group"),
+                "a queue group name cannot be empty or contain white space",
+            ));
+        }
+    }
+}
+
+fn check_consumer_limits(key: &str, consumer: &Consumer, out: &mut Vec<Diagnostic>) {
+    if let Some(pending) = consumer.max_ack_pending {
+        if pending <= 0 {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.max_ack_pending"),
+                    format!("max_ack_pending must be positive, not {pending}"),
+                )
+                .hint("it bounds unacknowledged messages in flight; omit it for the server default (1000)"),
+            );
+        } else if consumer.ack_policy == AckPolicy::None {
+            out.push(Diagnostic::warning(
+                format!("{key}.max_ack_pending"),
+                "max_ack_pending has no effect with ack_policy = \"none\"",
+            ));
+        }
+    }
+    if let Some(deliver) = consumer.max_deliver {
+        if deliver == 0 || deliver < -1 {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.max_deliver"),
+                    format!("max_deliver must be positive or -1, not {deliver}"),
+                )
+                .hint("-1 redelivers without limit"),
+            );
+        }
+    }
+    if consumer.ack_wait.is_some_and(|w| w.get().is_zero()) {
+        out.push(Diagnostic::error(
+            format!("{key}.ack_wait"),
+            "ack_wait cannot be zero",
+        ));
+    }
+}
+
+fn check_filters(
+    context: &Context,
+    key: &str,
+    stream: &Stream,
+    consumer: &Consumer,
+    out: &mut Vec<Diagnostic>,
+) {
+    if consumer.filter_subjects.len() > 1 {
+        if let Some(version) = context
+            .server_version
+            .filter(|v| !v.supports(Feature::MultipleFilterSubjects))
+        {
+            out.push(Diagnostic::error(
+                format!("{key}.filter_subjects"),
+                format!(
+                    "nats-server {version} supports one filter subject per consumer; several need {} or newer",
+                    Feature::MultipleFilterSubjects.since()
+                ),
+            ));
+        }
+    }
+    for (k, filter) in consumer.filter_subjects.iter().enumerate() {
+        let fkey = format!("{key}.filter_subjects[{k}]");
+        if let Some(reason) = subject::invalid_reason(filter) {
+            out.push(Diagnostic::error(fkey, reason));
+            continue;
+        }
+        if !stream
+            .subjects
+            .iter()
+            .any(|s| subject::is_subset(filter, s))
+        {
+            out.push(
+                Diagnostic::error(
+                    fkey.clone(),
+                    format!(
+                        "filter {filter:?} is outside stream {:?}'s subjects {:?}",
+                        stream.name, stream.subjects
+                    ),
+                )
+                .hint("a consumer only sees its stream's messages; narrow the filter to within the stream's subjects"),
+            );
+        }
+        for earlier in &consumer.filter_subjects[..k] {
+            if subject::overlaps(filter, earlier) {
+                out.push(Diagnostic::error(
+                    fkey.clone(),
+                    format!("filter {filter:?} overlaps {earlier:?}"),
+                ));
+            }
+        }
+    }
+}
+
+/// A message in a work queue belongs to exactly one consumer, so their filters must not overlap.
+fn check_work_queue_filters(key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+    let everything = vec![">".to_owned()];
+    for (j, consumer) in stream.consumers.iter().enumerate() {
+        let filters = if consumer.filter_subjects.is_empty() {
+            &everything
+        } else {
+            &consumer.filter_subjects
+        };
+        for (k, earlier) in stream.consumers[..j].iter().enumerate() {
+            let earlier_filters = if earlier.filter_subjects.is_empty() {
+                &everything
+            } else {
+                &earlier.filter_subjects
+            };
+            let overlap = filters
+                .iter()
+                .any(|f| earlier_filters.iter().any(|e| subject::overlaps(f, e)));
+            if overlap {
+                out.push(
+                    Diagnostic::error(
+                        format!("{key}.consumers[{j}].filter_subjects"),
+                        format!(
+                            "work-queue stream {:?}: consumers {:?} and {:?} (consumers[{k}]) have overlapping filters",
+                            stream.name, consumer.name, earlier.name
+                        ),
+                    )
+                    .hint("each message of a work queue goes to one consumer: give every consumer disjoint filter_subjects, or share one consumer between workers"),
+                );
+            }
+        }
+    }
+}
+
+fn check_overlaps_between_streams(streams: &[Stream], out: &mut Vec<Diagnostic>) {
+    for (i, stream) in streams.iter().enumerate() {
+        for (j, s) in stream.subjects.iter().enumerate() {
+            for (k, other) in streams[..i].iter().enumerate() {
+                if let Some(o) = other.subjects.iter().find(|o| subject::overlaps(s, o)) {
+                    out.push(
+                        Diagnostic::error(
+                            format!("streams[{i}].subjects[{j}]"),
+                            format!(
+                                "subject {s:?} of stream {:?} overlaps {o:?} of stream {:?} (streams[{k}])",
+                                stream.name, other.name
+                            ),
+                        )
+                        .hint("nats-server refuses a stream whose subjects overlap another stream's"),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Host checks and tuning for a pier node.
