@@ -49,7 +49,7 @@ pub fn check(path: &Path, choice: &ServerChoice) -> Result<Checked, ReadError> {
             return Ok(Checked {
                 source,
                 config: None,
-                diagnostics: vec![diagnostic],
+                diagnostics: vec![*diagnostic],
                 server: None,
                 version: None,
             })

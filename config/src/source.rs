@@ -46,17 +46,28 @@ impl Source {
 
     /// Parses the typed configuration; a syntax error, an unknown key or a wrong type becomes one
     /// located diagnostic.
-    pub fn parse(&self) -> Result<Config, Diagnostic> {
-        toml::from_str(&self.text).map_err(|e| self.parse_error(&e))
+    pub fn parse(&self) -> Result<Config, Box<Diagnostic>> {
+        toml::from_str(&self.text).map_err(|e| Box::new(self.parse_error(&e)))
     }
 
     fn parse_error(&self, error: &toml::de::Error) -> Diagnostic {
         let span = error.span();
-        let key = span
+        let mut key = span
             .as_ref()
             .and_then(|span| self.key_at(span.start))
             .unwrap_or_default();
         let message = error.message().trim().to_owned();
+        // A missing key has no span of its own: name it after the table that lacks it.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            key = if key.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{key}.{field}")
+            };
+        }
         let mut diagnostic = Diagnostic::error(key, message.clone());
         if let Some(hint) = known_mistake(&message) {
             diagnostic = diagnostic.hint(hint);

@@ -52,7 +52,11 @@ impl ConfWriter {
 
     pub fn block(&mut self, name: &str, body: impl FnOnce(&mut Self)) {
         self.indent();
-        let _ = writeln!(self.out, "{name} {{");
+        if name.is_empty() {
+            self.out.push_str("{\n");
+        } else {
+            let _ = writeln!(self.out, "{name} {{");
+        }
         self.depth += 1;
         body(self);
         self.depth -= 1;

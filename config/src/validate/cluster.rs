@@ -59,7 +59,12 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
             continue;
         };
         let normalised = format!("{}:{port}", host.to_ascii_lowercase());
-        if let Some(first) = addresses.insert(normalised.clone(), i) {
+        let involves_self = |j: usize| cluster.peers[j].name == config.node.name;
+        // A clash with this node's own entry is reported below as routing to itself.
+        if let Some(first) = addresses
+            .insert(normalised.clone(), i)
+            .filter(|&first| !involves_self(first) && !involves_self(i))
+        {
             out.push(Diagnostic::error(
                 format!("{key}.address"),
                 format!("address {} is also cluster.peers[{first}]'s", peer.address),
