@@ -86,7 +86,7 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
         }
     }
 
-    let Some(own_address) = own_address else {
+    if own_address.is_none() {
         out.push(
             Diagnostic::error(
                 "node.name",
@@ -94,9 +94,8 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
             )
             .hint("list every node in [[cluster.peers]], this one included, so all nodes share one cluster section"),
         );
-        return;
-    };
-    let own_ip = config.node.cluster_listen.ip();
+    }
+    let listener = config.node.cluster_listen;
     for (i, peer) in cluster.peers.iter().enumerate() {
         if peer.name == config.node.name {
             continue;
@@ -104,9 +103,14 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
         let Some((host, port)) = peer.host_port() else {
             continue;
         };
-        let same_as_listener =
-            port == own_port && host.parse().is_ok_and(|ip: std::net::IpAddr| ip == own_ip);
-        if format!("{}:{port}", host.to_ascii_lowercase()) == own_address || same_as_listener {
+        let same_as_own_entry = own_address.as_deref()
+            == Some(format!("{}:{port}", host.to_ascii_lowercase()).as_str());
+        // An IP this node's cluster listener accepts on, at its port, is this node itself.
+        let same_as_listener = port == listener.port()
+            && host.parse().is_ok_and(|ip: std::net::IpAddr| {
+                ip == listener.ip() || (listener.ip().is_unspecified() && ip.is_loopback())
+            });
+        if same_as_own_entry || same_as_listener {
             out.push(
                 Diagnostic::error(
                     format!("cluster.peers[{i}].address"),
