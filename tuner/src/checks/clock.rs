@@ -1,0 +1,67 @@
+//! Clock synchronisation. On the live host the kernel is asked (adjtimex, read-only); in a
+//! captured tree the evidence is systemd-timesyncd's flag file or a time daemon's process.
+
+use super::{check, Category, Check, Context};
+
+const CAT: Category = Category::Clock;
+
+const DAEMONS: &[&str] = &[
+    "chronyd",
+    "ntpd",
+    "ntpd-rs",
+    "systemd-timesyn",
+    "openntpd",
+    "timemaster",
+];
+
+pub fn run(ctx: &Context, out: &mut Vec<Check>) {
+    let draft =
+        check("clock.sync", CAT, "clock synchronised").expected("synchronised (NTP or PTP)");
+    let flag = ctx.host.exists("/run/systemd/timesync/synchronized");
+    let daemon = DAEMONS
+        .iter()
+        .find_map(|d| ctx.running(d).map(|p| (d, p.pid)));
+    let evidence = match (flag, daemon) {
+        (true, _) => Some("systemd-timesyncd reports synchronized".to_owned()),
+        (false, Some((name, pid))) => Some(format!("{name} running (pid {pid})")),
+        (false, None) => None,
+    };
+    let fix = "run chrony (or systemd-timesyncd) against your NTP servers: message timestamps, max_age expiry and TLS depend on the clock";
+    if ctx.host.is_live() {
+        if let Some(synced) = kernel_synchronised() {
+            let draft = draft.observed(format!(
+                "kernel says {}{}",
+                if synced {
+                    "synchronised"
+                } else {
+                    "unsynchronised"
+                },
+                evidence.map(|e| format!("; {e}")).unwrap_or_default()
+            ));
+            out.push(if synced {
+                draft.pass()
+            } else {
+                draft.warn(fix)
+            });
+            return;
+        }
+    }
+    out.push(match evidence {
+        Some(e) => draft.observed(e).pass(),
+        None => draft
+            .observed("no time daemon running and no synchronized flag")
+            .warn(fix),
+    });
+}
+
+/// The kernel's view: STA_UNSYNC clear in adjtimex's status. `modes = 0` only reads.
+fn kernel_synchronised() -> Option<bool> {
+    // SAFETY: timex is plain data; zeroed is a valid value and modes = 0 makes adjtimex read only.
+    let mut timex: libc::timex = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is to a live, exclusively borrowed timex.
+    let state = unsafe { libc::adjtimex(&mut timex) };
+    if state < 0 {
+        return None;
+    }
+    Some(timex.status & libc::STA_UNSYNC == 0 && state != libc::TIME_ERROR)
+}

@@ -1,0 +1,72 @@
+//! The fsync policy against the replica counts and the nats-server version.
+
+use pier_config::model::{Storage, SyncPolicy};
+use pier_config::Feature;
+
+use super::{check, Category, Check, Context};
+
+const CAT: Category = Category::Durability;
+
+pub fn run(ctx: &Context, out: &mut Vec<Check>) {
+    let js = &ctx.config.jetstream;
+    let sync = js.sync;
+    let describe = |s: Option<SyncPolicy>| match s {
+        None => "unset (nats-server fsyncs every 2 minutes)".to_owned(),
+        Some(SyncPolicy::Always) => "always".to_owned(),
+        Some(SyncPolicy::Every(span)) => format!("every {}", span.to_go()),
+    };
+
+    let draft = check(
+        "durability.sync_version",
+        CAT,
+        "nats-server understands jetstream.sync",
+    )
+    .expected(format!(
+        "nats-server ≥ {} when sync is set",
+        Feature::SyncInterval.since()
+    ));
+    out.push(match (sync, ctx.server_version) {
+        (None, _) => draft.observed("sync unset").pass(),
+        (Some(_), None) => draft.skip(
+            "nats-server version unknown (asked only on the live host; or pass --server-version)",
+        ),
+        (Some(s), Some(v)) if !v.supports(Feature::SyncInterval) => draft
+            .observed(format!("sync {} on nats-server {v}", describe(Some(s))))
+            .fail(format!(
+                "nats-server {v} refuses sync_interval: install nats-server ≥ {}",
+                Feature::SyncInterval.since()
+            )),
+        (Some(s), Some(v)) => draft
+            .observed(format!("sync {} on nats-server {v}", describe(Some(s))))
+            .pass(),
+    });
+
+    let draft = check(
+        "durability.sync_replicas",
+        CAT,
+        "single-replica file streams fsync every write",
+    )
+    .expected("sync = \"always\" when a file stream has one replica");
+    if !js.enabled {
+        out.push(draft.skip("JetStream disabled"));
+        return;
+    }
+    let single: Vec<&str> = ctx
+        .config
+        .streams
+        .iter()
+        .filter(|s| s.replicas <= 1 && s.storage == Storage::File)
+        .map(|s| s.name.as_str())
+        .collect();
+    out.push(if single.is_empty() {
+        draft
+            .observed(format!("no R1 file streams; sync {}", describe(sync)))
+            .pass()
+    } else if sync == Some(SyncPolicy::Always) {
+        draft.observed(format!("R1 streams {} with sync always", single.join(", "))).pass()
+    } else {
+        draft
+            .observed(format!("R1 streams {} with sync {}", single.join(", "), describe(sync)))
+            .warn("a crash loses acknowledged messages of a single-replica stream: set jetstream.sync = \"always\" or give the streams 3 replicas")
+    });
+}

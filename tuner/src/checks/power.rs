@@ -1,0 +1,151 @@
+//! CPU frequency governor, transparent huge pages, swappiness, NUMA locality.
+
+use pier_config::CpuSet;
+
+use super::{check, Category, Check, Context};
+use crate::facts;
+use crate::targets;
+
+const CAT: Category = Category::Power;
+
+pub fn run(ctx: &Context, out: &mut Vec<Check>) {
+    governor(ctx, out);
+    thp(ctx, out);
+    swappiness(ctx, out);
+    numa(ctx, out);
+}
+
+/// The nats-server cores, or every online core when nats-server is not pinned.
+fn target_cores(ctx: &Context) -> Option<CpuSet> {
+    match ctx.cores.as_ref().ok().and_then(|c| c.set()) {
+        Some(set) => Some(set.clone()),
+        None => ctx.topology.as_ref().ok().map(|t| t.online.clone()),
+    }
+}
+
+fn governor(ctx: &Context, out: &mut Vec<Check>) {
+    let draft = check(
+        "power.governor",
+        CAT,
+        "CPU frequency governor on the nats-server cores",
+    );
+    let Some(cores) = target_cores(ctx) else {
+        out.push(draft.skip("CPU topology unknown"));
+        return;
+    };
+    let draft = draft.expected(format!("performance on {cores}"));
+    let mut slow = Vec::new();
+    let mut seen = 0;
+    for cpu in cores.iter() {
+        match ctx.host.read_optional(format!(
+            "/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor"
+        )) {
+            Err(e) => {
+                out.push(draft.error(&e));
+                return;
+            }
+            Ok(None) => {}
+            Ok(Some(g)) => {
+                seen += 1;
+                if g.trim() != "performance" {
+                    slow.push(format!("cpu{cpu}={}", g.trim()));
+                }
+            }
+        }
+    }
+    out.push(if seen == 0 {
+        draft.skip("no cpufreq on these cores (a VM, or frequency fixed by firmware)")
+    } else if slow.is_empty() {
+        draft.observed(format!("performance on {seen} cores")).pass()
+    } else {
+        draft
+            .observed(slow.join(", "))
+            .warn("set the performance governor: `pier-tuner apply` (ramping up the clock costs tens of microseconds per burst)")
+    });
+}
+
+fn thp(ctx: &Context, out: &mut Vec<Check>) {
+    let path = "/sys/kernel/mm/transparent_hugepage/enabled";
+    let draft = check("power.thp", CAT, "transparent huge pages").expected("madvise or never");
+    out.push(match ctx.host.read_optional(path) {
+        Err(e) => draft.error(&e),
+        Ok(None) => draft.skip("kernel without transparent huge pages"),
+        Ok(Some(text)) => match facts::selected(&text) {
+            Some(mode @ ("madvise" | "never")) => draft.observed(mode).pass(),
+            Some(mode) => draft
+                .observed(mode)
+                .warn("khugepaged compaction stalls cause latency spikes: `pier-tuner apply` sets madvise"),
+            None => draft.observed("empty").warn("set madvise"),
+        },
+    });
+}
+
+fn swappiness(ctx: &Context, out: &mut Vec<Check>) {
+    let Some(target) = targets::sysctl("vm.swappiness") else {
+        return;
+    };
+    let draft = check("power.swappiness", CAT, "vm.swappiness").expected(target.expected());
+    out.push(match ctx.host.read_optional(target.path()) {
+        Err(e) => draft.error(&e),
+        Ok(None) => draft.skip("no /proc/sys/vm/swappiness"),
+        Ok(Some(text)) => {
+            let draft = draft.observed(text.trim());
+            match target.satisfied(&text) {
+                Ok(true) => draft.pass(),
+                Ok(false) => draft.warn(format!("{}: `pier-tuner apply`", target.why)),
+                Err(e) => draft.observed(e).warn("set vm.swappiness=10"),
+            }
+        }
+    });
+}
+
+fn numa(ctx: &Context, out: &mut Vec<Check>) {
+    let draft = check("power.numa", CAT, "nats-server cores on one NUMA node");
+    let nodes: Vec<String> = match ctx.host.list("/sys/devices/system/node") {
+        Err(e) => {
+            out.push(draft.error(&e));
+            return;
+        }
+        Ok(names) => names
+            .into_iter()
+            .filter(|n| {
+                n.strip_prefix("node")
+                    .is_some_and(|d| d.parse::<u32>().is_ok())
+            })
+            .collect(),
+    };
+    if nodes.len() < 2 {
+        out.push(draft.skip("single NUMA node"));
+        return;
+    }
+    let Some(cores) = target_cores(ctx) else {
+        out.push(draft.skip("CPU topology unknown"));
+        return;
+    };
+    let mut spanned = Vec::new();
+    for node in &nodes {
+        match ctx
+            .host
+            .cpu_list(format!("/sys/devices/system/node/{node}/cpulist"))
+        {
+            Err(e) => {
+                out.push(draft.error(&e));
+                return;
+            }
+            Ok(list) => {
+                let part = list.intersection(&cores);
+                if !part.is_empty() {
+                    spanned.push(format!("{node}: {part}"));
+                }
+            }
+        }
+    }
+    let draft = draft
+        .observed(spanned.join("; "))
+        .expected(format!("{cores} on one of {} nodes", nodes.len()));
+    out.push(if spanned.len() <= 1 {
+        draft.pass()
+    } else {
+        draft.warn("choose resources.cpus from one node (the one holding the NIC and the store disk): cross-node memory access adds latency")
+    })
+}

@@ -1,0 +1,259 @@
+//! Cluster routes: each peer answers as a NATS route of the same cluster, and the local listen
+//! ports are free or held by nats-server itself.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use pier_config::model::Peer;
+use serde::Deserialize;
+
+use super::{check, Category, Check, Context};
+use crate::facts::sockets;
+use crate::host::{Host, HostError};
+
+const CAT: Category = Category::Routes;
+
+/// Connect and read timeouts: a healthy peer on a LAN answers in well under a millisecond.
+pub const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The fields of a route's `INFO {...}` greeting that matter here.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct RouteInfo {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub server_id: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// Parses the first line a NATS server sends.
+pub fn parse_info(line: &str) -> Result<RouteInfo, String> {
+    let json = line
+        .trim()
+        .strip_prefix("INFO ")
+        .ok_or_else(|| format!("not a NATS greeting: {:?}", truncate(line.trim(), 60)))?;
+    serde_json::from_str(json).map_err(|e| format!("bad INFO JSON: {e}"))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// Connects to a peer's cluster port and reads its greeting.
+pub fn probe(host: &str, port: u16) -> Result<RouteInfo, String> {
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = format!("{host} resolves to no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, TIMEOUT) {
+            Ok(stream) => {
+                stream
+                    .set_read_timeout(Some(TIMEOUT))
+                    .map_err(|e| format!("{addr}: {e}"))?;
+                let mut line = String::new();
+                // A greeting is one line; a bounded read keeps garbage from streaming forever.
+                let mut reader = BufReader::new(std::io::Read::take(stream, 64 * 1024));
+                reader
+                    .read_line(&mut line)
+                    .map_err(|e| format!("{addr}: no greeting ({e})"))?;
+                return parse_info(&line).map_err(|e| format!("{addr}: {e}"));
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+pub fn run(ctx: &Context, out: &mut Vec<Check>) {
+    local_ports(ctx, out);
+    let peers: Vec<&Peer> = ctx.config.route_peers().collect();
+    let Some(cluster) = &ctx.config.cluster else {
+        out.push(
+            check("routes.peers", CAT, "cluster peers answer as NATS routes")
+                .skip("no cluster configured"),
+        );
+        return;
+    };
+    if ctx.offline {
+        for peer in peers {
+            out.push(peer_draft(peer).skip("--offline: no connection attempted"));
+        }
+        return;
+    }
+    // Probed in parallel so that a dead peer costs one timeout, not one per peer.
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = peers
+            .iter()
+            .map(|peer| {
+                scope.spawn(move || match peer.host_port() {
+                    Some((host, port)) => probe(host, port),
+                    None => Err(format!("{:?} is not host:port", peer.address)),
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("probe panicked".to_owned()))
+            })
+            .collect()
+    });
+    for (peer, result) in peers.into_iter().zip(results) {
+        let draft = peer_draft(peer).expected(format!(
+            "a NATS route of cluster {:?}, server other than {:?}",
+            cluster.name, ctx.config.node.name
+        ));
+        out.push(match result {
+            Err(e) => draft.observed(e).fail(format!(
+                "start nats-server on {} and open its cluster port between the nodes",
+                peer.name
+            )),
+            Ok(info) => {
+                let name = info
+                    .server_name
+                    .clone()
+                    .or(info.server_id.clone())
+                    .unwrap_or_default();
+                let draft = draft.observed(format!(
+                    "cluster {:?}, server {name:?}{}",
+                    info.cluster.as_deref().unwrap_or(""),
+                    info.version
+                        .map(|v| format!(", nats-server {v}"))
+                        .unwrap_or_default()
+                ));
+                if info.cluster.as_deref() != Some(cluster.name.as_str()) {
+                    draft.fail(format!(
+                        "{} answers for another cluster: check cluster.name on every node",
+                        peer.address
+                    ))
+                } else if info.server_name.as_deref() == Some(ctx.config.node.name.as_str()) {
+                    draft.fail(format!(
+                        "{} is this node itself: fix the peer's address",
+                        peer.address
+                    ))
+                } else if info.server_name.is_some()
+                    && info.server_name.as_deref() != Some(peer.name.as_str())
+                {
+                    draft.warn(format!(
+                        "the peer at {} calls itself {name:?}, not {:?}: fix [[cluster.peers]]",
+                        peer.address, peer.name
+                    ))
+                } else {
+                    draft.pass()
+                }
+            }
+        });
+    }
+}
+
+fn peer_draft(peer: &Peer) -> super::Draft {
+    check(
+        format!("routes.peer.{}", peer.name),
+        CAT,
+        format!("route to {} ({})", peer.name, peer.address),
+    )
+}
+
+fn local_ports(ctx: &Context, out: &mut Vec<Check>) {
+    let node = &ctx.config.node;
+    let mut ports = vec![
+        ("client", node.client_listen.port()),
+        ("monitor", node.monitor_listen.port()),
+    ];
+    if ctx.config.cluster.is_some() {
+        ports.push(("cluster", node.cluster_listen.port()));
+    }
+    let listeners = listeners(ctx.host);
+    for (what, port) in ports {
+        let draft = check(
+            format!("routes.listen.{what}"),
+            CAT,
+            format!("{what} port {port} free or held by nats-server"),
+        )
+        .expected("free, or listened on by nats-server");
+        let listeners = match &listeners {
+            Ok(l) => l,
+            Err(e) => {
+                out.push(draft.error(e));
+                continue;
+            }
+        };
+        let inodes: Vec<u64> = listeners
+            .iter()
+            .filter(|l| l.port == port)
+            .map(|l| l.inode)
+            .collect();
+        if inodes.is_empty() {
+            out.push(draft.observed("free").pass());
+            continue;
+        }
+        out.push(match owner(ctx, &inodes) {
+            Some((pid, name)) if name == "nats-server" => draft
+                .observed(format!("held by nats-server (pid {pid})"))
+                .pass(),
+            Some((pid, name)) => {
+                draft
+                    .observed(format!("held by {name} (pid {pid})"))
+                    .fail(format!(
+                        "stop {name} or choose another {what} port in [node]"
+                    ))
+            }
+            None => draft
+                .observed("in use by a process this user cannot see")
+                .warn("run as root to see the owner"),
+        });
+    }
+}
+
+fn listeners(host: &Host) -> Result<Vec<sockets::Listener>, HostError> {
+    let mut all = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Some(text) = host.read_optional(file)? {
+            all.extend(
+                sockets::listeners(&text).map_err(|e| HostError::parse(host.path(file), e))?,
+            );
+        }
+    }
+    Ok(all)
+}
+
+/// The process holding one of these socket inodes: nats-server processes are looked at first.
+fn owner(ctx: &Context, inodes: &[u64]) -> Option<(u32, String)> {
+    let mut processes: Vec<_> = ctx
+        .processes
+        .as_ref()
+        .ok()?
+        .iter()
+        .filter(|p| !p.status.kernel_thread)
+        .collect();
+    processes.sort_by_key(|p| p.status.name != "nats-server");
+    processes.into_iter().find_map(|p| {
+        let fds = ctx.host.list(format!("/proc/{}/fd", p.pid)).ok()?;
+        fds.iter()
+            .filter_map(|fd| ctx.host.read_link(format!("/proc/{}/fd/{fd}", p.pid)).ok())
+            .filter_map(|link| sockets::socket_inode(&link.to_string_lossy()))
+            .any(|inode| inodes.contains(&inode))
+            .then(|| (p.pid, p.status.name.clone()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_route_greetings() {
+        let info = parse_info("INFO {\"server_id\":\"NABC\",\"server_name\":\"n2\",\"version\":\"2.15.1\",\"cluster\":\"c\",\"port\":6223}\r\n").unwrap();
+        assert_eq!(info.cluster.as_deref(), Some("c"));
+        assert_eq!(info.server_name.as_deref(), Some("n2"));
+        assert!(parse_info("HTTP/1.1 400 Bad Request\r\n").is_err());
+        assert!(parse_info("INFO {not json").is_err());
+    }
+}

@@ -1,0 +1,305 @@
+//! Command-line interface of pier-tuner.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pier_config::model::DEFAULT_CONFIG_PATH;
+use pier_config::validate::{validate, Context as ValidateContext};
+use pier_config::{server_binary, Config, CpuSet, ServerVersion, Source};
+
+use crate::checks::{self, Context};
+use crate::host::Host;
+use crate::report::{self, Summary};
+use crate::{apply, boot_args, pin};
+
+/// Check and tune a host for a low-latency pier NATS node.
+///
+/// Every host fact is read under --root (default /), so checks also run against a captured tree.
+#[derive(Debug, Parser)]
+#[command(name = "pier-tuner", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the host against pier.toml: CPU isolation, pinning, IRQs, governor, THP, swap, NUMA,
+    /// limits, JetStream storage, durability, memory, clock, routes.
+    ///
+    /// Exit status: 0 nothing failed, 1 something failed or errored (or warned, with
+    /// --deny-warnings), 2 could not run (configuration unreadable or invalid).
+    Check(CheckArgs),
+    /// Apply the settings that are safe at run time: performance governor on the nats-server
+    /// cores, THP madvise, sysctls (drop-in /etc/sysctl.d/60-pier.conf and /proc/sys), IRQ
+    /// affinity off the nats-server cores, irqbalance banned cores. Originals are saved once to
+    /// /var/lib/pier/tuner/originals.json.
+    ///
+    /// Exit status: 0 applied (or nothing to do), 1 some changes failed, 2 could not run.
+    Apply(ApplyArgs),
+    /// Print the kernel command line isolating the nats-server cores, and how to install it on
+    /// Debian (grub drop-in) and RHEL (grubby). Never reboots.
+    ///
+    /// Exit status: 0 printed, 1 no cores to isolate (cpus = "auto" with nothing isolated, or
+    /// "all"), 2 could not run.
+    BootArgs(BootArgsArgs),
+    /// Confine every thread of a running process to a CPU list (sched_setaffinity per thread,
+    /// re-walking until no new thread appears).
+    ///
+    /// Exit status: 0 every thread pinned, 1 some threads could not be pinned, 2 could not run
+    /// (no such process, bad CPU list).
+    Pin(PinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The appliance configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Read every host fact under this directory (a captured /proc, /sys, /etc tree).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Skip every check that opens a network connection (reported as skip).
+    #[arg(long)]
+    pub offline: bool,
+    /// The nats-server version to judge against (default: ask the running or configured binary,
+    /// on the live host only).
+    #[arg(long, value_name = "VERSION")]
+    pub server_version: Option<ServerVersion>,
+    /// Print how long each area of checks took, to stderr.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print the changes as a runnable shell script and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BootArgsArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// The process whose threads to confine.
+    #[arg(long)]
+    pub pid: u32,
+    /// CPU list, e.g. 2-7.
+    #[arg(long, value_name = "LIST")]
+    pub cpus: CpuSet,
+}
+
+/// Exit statuses shared by every command.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const CANNOT_RUN: u8 = 2;
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Apply(args) => apply_cmd(&args),
+        Command::BootArgs(args) => boot_args_cmd(&args),
+        Command::Pin(args) => pin_cmd(&args),
+    }
+}
+
+/// Reads, parses and validates pier.toml; on failure prints why and returns the exit status.
+fn load(path: &Path, version: Option<ServerVersion>) -> Result<Config, ExitCode> {
+    let cannot = || ExitCode::from(exit::CANNOT_RUN);
+    let source = Source::read(path).map_err(|e| {
+        eprintln!("error: {e}");
+        cannot()
+    })?;
+    let config = source.parse().map_err(|d| {
+        eprintln!("error: {d}");
+        cannot()
+    })?;
+    let context = ValidateContext {
+        server_version: version,
+    };
+    let errors: Vec<_> = validate(&config, &context)
+        .into_iter()
+        .filter(|d| d.is_error())
+        .map(|d| source.locate(d))
+        .collect();
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        return Err(cannot());
+    }
+    Ok(config)
+}
+
+/// The nats-server version: given, else asked of the running server's binary, else of the
+/// configured one — on the live host only, since a captured tree's binaries are not there.
+fn server_version(
+    given: Option<ServerVersion>,
+    host: &Host,
+    config: &Config,
+    ctx_pids: &[u32],
+) -> Option<ServerVersion> {
+    if given.is_some() || !host.is_live() {
+        return given;
+    }
+    for pid in ctx_pids {
+        if let Ok(v) = server_binary::version(Path::new(&format!("/proc/{pid}/exe"))) {
+            return Some(v);
+        }
+    }
+    let binary = server_binary::locate(config.node.nats_server.as_deref()).ok()?;
+    server_binary::version(&binary).ok()
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let config = match load(&args.config.config, args.server_version) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let host = Host::new(&args.config.root);
+    if !host.path("/proc").is_dir() {
+        eprintln!("error: {} has no proc directory", host.root().display());
+        return Ok(ExitCode::from(exit::CANNOT_RUN));
+    }
+    let start = Instant::now();
+    let mut ctx = Context::read(&config, &host, args.offline, None);
+    let read = start.elapsed();
+    let pids: Vec<u32> = ctx.nats_servers().map(|p| p.pid).collect();
+    ctx.server_version = server_version(args.server_version, &host, &config, &pids);
+    let version_time = start.elapsed() - read;
+    let (checks, timings) = checks::run(&ctx);
+    let total = start.elapsed();
+
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => report::write_json(&mut stdout, host.root(), &checks)?,
+        Format::Text => report::write_text(&mut stdout, &checks, std::io::stdout().is_terminal())?,
+    }
+    stdout.flush()?;
+    if args.timings {
+        let mut err = std::io::stderr().lock();
+        writeln!(
+            err,
+            "{:<12} {:>9.3} ms",
+            "host facts",
+            read.as_secs_f64() * 1e3
+        )?;
+        writeln!(
+            err,
+            "{:<12} {:>9.3} ms",
+            "version",
+            version_time.as_secs_f64() * 1e3
+        )?;
+        for (area, t) in &timings {
+            writeln!(err, "{area:<12} {:>9.3} ms", t.as_secs_f64() * 1e3)?;
+        }
+        writeln!(err, "{:<12} {:>9.3} ms", "total", total.as_secs_f64() * 1e3)?;
+    }
+    let failed = Summary::of(&checks).failed(args.deny_warnings);
+    Ok(ExitCode::from(if failed { exit::FAILED } else { exit::OK }))
+}
+
+fn apply_cmd(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    let config = match load(&args.config.config, None) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let host = Host::new(&args.config.root);
+    let plan = apply::plan(&config, &host).context("cannot read the host")?;
+    let mut stdout = std::io::stdout().lock();
+    if args.dry_run {
+        write!(stdout, "{}", apply::script(&host, &plan)?)?;
+        return Ok(ExitCode::from(exit::OK));
+    }
+    let outcome = apply::apply(&host, &plan)?;
+    for line in &outcome.lines {
+        writeln!(stdout, "{line}")?;
+    }
+    Ok(ExitCode::from(if outcome.failures > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    }))
+}
+
+fn boot_args_cmd(args: &BootArgsArgs) -> anyhow::Result<ExitCode> {
+    let config = match load(&args.config.config, None) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let host = Host::new(&args.config.root);
+    let mut stdout = std::io::stdout().lock();
+    match boot_args::compute(&config, &host).context("cannot read the host")? {
+        Ok(args) => {
+            write!(stdout, "{}", args.instructions())?;
+            Ok(ExitCode::from(exit::OK))
+        }
+        Err(explanation) => {
+            writeln!(stdout, "{explanation}")?;
+            Ok(ExitCode::from(exit::FAILED))
+        }
+    }
+}
+
+fn pin_cmd(args: &PinArgs) -> anyhow::Result<ExitCode> {
+    if args.cpus.is_empty() {
+        eprintln!("error: --cpus is empty");
+        return Ok(ExitCode::from(exit::CANNOT_RUN));
+    }
+    let threads = match pin::pin(args.pid, &args.cpus) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(exit::CANNOT_RUN));
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut failed = 0;
+    for t in &threads {
+        writeln!(stdout, "{t}")?;
+        failed += usize::from(t.failed());
+    }
+    let pinned = threads.iter().filter(|t| t.pinned()).count();
+    writeln!(
+        stdout,
+        "{pinned} threads of pid {} pinned to {}, {failed} failed",
+        args.pid, args.cpus
+    )?;
+    Ok(ExitCode::from(if failed > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    }))
+}
