@@ -69,10 +69,11 @@ pub fn compute(config: &Config, host: &Host) -> Result<Result<BootArgs, String>,
         NatsCores::AutoNothingIsolated => {
             return Ok(Err(format!(
                 "resources.cpus = \"auto\" uses the cores the kernel isolates, and this host isolates none.\n\
-                 Name the cores for nats-server in pier.toml, e.g. cpus = \"{}\" (all but the first two of {}),\n\
+                 Name the cores for nats-server in pier.toml, e.g. cpus = \"{nats}\" (keeping {rest} of {all} for the system),\n\
                  then run pier-tuner boot-args again.",
-                suggestion(&topology.possible),
-                topology.possible
+                nats = suggestion(&topology.possible),
+                rest = topology.possible.difference(&suggestion_set(&topology.possible)),
+                all = topology.possible,
             )))
         }
         NatsCores::All => {
@@ -95,13 +96,14 @@ pub fn compute(config: &Config, host: &Host) -> Result<Result<BootArgs, String>,
     }))
 }
 
+/// Two housekeeping cores on hosts with four or more, else one.
+fn suggestion_set(possible: &CpuSet) -> CpuSet {
+    let keep = if possible.len() >= 4 { 2 } else { 1 };
+    CpuSet::from_cpus(possible.iter().skip(keep))
+}
+
 fn suggestion(possible: &CpuSet) -> String {
-    let rest = CpuSet::from_cpus(possible.iter().skip(2));
-    if rest.is_empty() {
-        "1".to_owned()
-    } else {
-        rest.to_string()
-    }
+    suggestion_set(possible).to_string()
 }
 
 #[cfg(test)]

@@ -136,19 +136,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads, parses and validates pier.toml; on failure prints why and returns the exit status.
-fn load(path: &Path, version: Option<ServerVersion>) -> Result<Config, ExitCode> {
+fn load(path: &Path) -> Result<Config, ExitCode> {
     let cannot = || ExitCode::from(exit::CANNOT_RUN);
     let source = Source::read(path).map_err(|e| {
         eprintln!("error: {e}");
         cannot()
     })?;
     let config = source.parse().map_err(|d| {
-        eprintln!("error: {d}");
+        eprintln!("{d}");
         cannot()
     })?;
-    let context = ValidateContext {
-        server_version: version,
-    };
+    let context = ValidateContext::default();
     let errors: Vec<_> = validate(&config, &context)
         .into_iter()
         .filter(|d| d.is_error())
@@ -156,7 +154,7 @@ fn load(path: &Path, version: Option<ServerVersion>) -> Result<Config, ExitCode>
         .collect();
     if !errors.is_empty() {
         for e in &errors {
-            eprintln!("error: {e}");
+            eprintln!("{e}");
         }
         return Err(cannot());
     }
@@ -184,7 +182,8 @@ fn server_version(
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let config = match load(&args.config.config, args.server_version) {
+    // The version is judged by durability.sync_version, not refused up front.
+    let config = match load(&args.config.config) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -232,7 +231,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn apply_cmd(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    let config = match load(&args.config.config, None) {
+    let config = match load(&args.config.config) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -255,7 +254,7 @@ fn apply_cmd(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn boot_args_cmd(args: &BootArgsArgs) -> anyhow::Result<ExitCode> {
-    let config = match load(&args.config.config, None) {
+    let config = match load(&args.config.config) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };

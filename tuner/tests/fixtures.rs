@@ -1,0 +1,162 @@
+//! `check` against captured host trees: each host's expected results by check id and status.
+
+mod common;
+
+use common::{assert_statuses, check_fixture, status, tuner, fixture};
+
+#[test]
+fn tuned_host_passes() {
+    let run = check_fixture("tuned", &[]);
+    run.expect_code(0);
+    assert_statuses(
+        &run,
+        &[
+            ("cpu.isolcpus", "pass"),
+            ("cpu.nohz_full", "pass"),
+            ("cpu.rcu_nocbs", "pass"),
+            ("cpu.irqaffinity", "pass"),
+            ("cpu.sysfs_isolated", "pass"),
+            ("pinning.threads", "pass"),
+            ("pinning.others", "pass"),
+            ("irq.isolated", "pass"),
+            ("irq.irqbalance", "pass"),
+            ("power.governor", "pass"),
+            ("power.thp", "pass"),
+            ("power.numa", "skip"),
+            ("limits.nofile", "pass"),
+            ("storage.filesystem", "pass"),
+            ("storage.rotational", "pass"),
+            ("storage.noatime", "pass"),
+            ("storage.own_mount", "pass"),
+            ("storage.free_space", "skip"),
+            ("durability.sync_version", "skip"),
+            ("clock.sync", "pass"),
+            ("routes.listen.client", "pass"),
+            ("routes.listen.cluster", "pass"),
+            ("routes.peer.nats-node-2", "skip"),
+            ("routes.peer.nats-node-3", "skip"),
+        ],
+    );
+    let json = run.json();
+    assert_eq!(json["format"], 1);
+    assert_eq!(json["summary"]["fail"], 0);
+    let first = &json["checks"][0];
+    for field in ["id", "category", "title", "status", "observed", "expected", "remediation"] {
+        assert!(first.get(field).is_some(), "missing {field} in {first}");
+    }
+}
+
+#[test]
+fn seed_host_has_isolated_cores_and_an_unpinned_server() {
+    let run = check_fixture("seed", &[]);
+    run.expect_code(1);
+    assert_statuses(
+        &run,
+        &[
+            ("cpu.isolcpus", "pass"),
+            ("pinning.threads", "fail"),
+            ("durability.sync_replicas", "warn"),
+            ("durability.sync_version", "pass"),
+        ],
+    );
+    let json = run.json();
+    let pinning = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "pinning.threads")
+        .unwrap();
+    assert!(pinning["observed"].as_str().unwrap().contains("0-1"), "{pinning}");
+    assert!(pinning["remediation"].as_str().unwrap().contains("pier-tuner pin --pid 1234 --cpus 2-7"));
+}
+
+#[test]
+fn store_on_a_rotating_disk_behind_lvm_fails() {
+    let run = check_fixture("rotational", &[]);
+    run.expect_code(1);
+    assert_statuses(&run, &[("storage.rotational", "fail"), ("storage.noatime", "warn")]);
+    assert!(run.stdout().contains("sdb rotational=1"), "{}", run.context());
+}
+
+#[test]
+fn store_on_nfs_fails() {
+    let run = check_fixture("nfs", &[]);
+    run.expect_code(1);
+    assert_statuses(
+        &run,
+        &[
+            ("storage.local", "fail"),
+            ("storage.rotational", "skip"),
+            ("storage.filesystem", "skip"),
+            ("storage.noatime", "warn"),
+            ("power.governor", "skip"),
+        ],
+    );
+}
+
+#[test]
+fn interrupts_on_isolated_cores_fail() {
+    let run = check_fixture("irq-noisy", &[]);
+    run.expect_code(1);
+    assert_statuses(
+        &run,
+        &[
+            ("irq.isolated", "fail"),
+            ("irq.irqbalance", "fail"),
+            ("cpu.irqaffinity", "warn"),
+        ],
+    );
+    let text = run.stdout();
+    assert!(text.contains("eth0-TxRx-0") && !text.contains("26 eth0 →"), "{}", run.context());
+}
+
+#[test]
+fn warnings_fail_only_when_denied() {
+    check_fixture("tuned", &["--deny-warnings"]).expect_code(0);
+    let run = check_fixture("rotational", &[]);
+    assert_eq!(status(&run, "storage.noatime"), "warn");
+    // The seed host warns and fails; a warning alone decides with --deny-warnings.
+    let seed = check_fixture("seed", &["--deny-warnings"]);
+    seed.expect_code(1);
+}
+
+#[test]
+fn old_server_with_sync_fails() {
+    let run = check_fixture("tuned", &["--server-version", "2.9.10"]);
+    run.expect_code(1);
+    assert_eq!(status(&run, "durability.sync_version"), "fail");
+    let run = check_fixture("tuned", &["--server-version", "2.15.1"]);
+    assert_eq!(status(&run, "durability.sync_version"), "pass");
+}
+
+#[test]
+fn text_output_is_a_table_without_colour_off_a_terminal() {
+    let root = fixture("irq-noisy");
+    let run = tuner([
+        "check".as_ref(),
+        "--offline".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "--config".as_ref(),
+        root.join("pier.toml").as_os_str(),
+    ]);
+    run.expect_code(1);
+    let text = run.stdout();
+    assert!(text.contains("✗ fail  irq.isolated"), "{}", run.context());
+    assert!(text.contains("✓ pass  cpu.isolcpus"), "{}", run.context());
+    assert!(text.contains("fix: "), "{}", run.context());
+    assert!(!text.contains('\x1b'), "colour off a terminal\n{}", run.context());
+}
+
+#[test]
+fn unreadable_config_cannot_run() {
+    let run = tuner(["check", "--config", "/nonexistent/pier.toml", "--offline"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("/nonexistent/pier.toml"), "{}", run.context());
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("pier.toml");
+    std::fs::write(&bad, "[node]\nname = \"n\"\nport = 4222\n").unwrap();
+    let run = tuner(["check".as_ref(), "--offline".as_ref(), "--config".as_ref(), bad.as_os_str()]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("port"), "{}", run.context());
+}
