@@ -18,12 +18,16 @@ fn prints_the_command_line_and_how_to_install_it() {
         run.expect_code(0);
         let text = run.stdout();
         assert!(
-            text.starts_with("isolcpus=managed_irq,domain,2-7 nohz_full=2-7 rcu_nocbs=2-7 irqaffinity=0-1\n"),
+            text.starts_with(
+                "isolcpus=managed_irq,domain,2-7 nohz_full=2-7 rcu_nocbs=2-7 irqaffinity=0-1\n"
+            ),
             "{}",
             run.context()
         );
         assert!(text.contains("/etc/default/grub.d/pier.cfg") && text.contains("update-grub"));
-        assert!(text.contains("grubby --update-kernel=ALL --args=\"isolcpus=managed_irq,domain,2-7"));
+        assert!(
+            text.contains("grubby --update-kernel=ALL --args=\"isolcpus=managed_irq,domain,2-7")
+        );
     }
 }
 
@@ -43,6 +47,10 @@ fn auto_without_isolated_cores_explains_that_a_list_is_needed() {
     ]);
     run.expect_code(1);
     let text = run.stdout();
-    assert!(text.contains("isolates none") && text.contains("cpus = \"2-7\""), "{}", run.context());
+    assert!(
+        text.contains("isolates none") && text.contains("cpus = \"2-7\""),
+        "{}",
+        run.context()
+    );
     assert!(!text.contains("isolcpus="), "{}", run.context());
 }

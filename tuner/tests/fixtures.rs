@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_statuses, check_fixture, status, tuner, fixture};
+use common::{assert_statuses, check_fixture, fixture, status, tuner};
 
 #[test]
 fn tuned_host_passes() {
@@ -41,7 +41,15 @@ fn tuned_host_passes() {
     assert_eq!(json["format"], 1);
     assert_eq!(json["summary"]["fail"], 0);
     let first = &json["checks"][0];
-    for field in ["id", "category", "title", "status", "observed", "expected", "remediation"] {
+    for field in [
+        "id",
+        "category",
+        "title",
+        "status",
+        "observed",
+        "expected",
+        "remediation",
+    ] {
         assert!(first.get(field).is_some(), "missing {field} in {first}");
     }
 }
@@ -66,16 +74,29 @@ fn seed_host_has_isolated_cores_and_an_unpinned_server() {
         .iter()
         .find(|c| c["id"] == "pinning.threads")
         .unwrap();
-    assert!(pinning["observed"].as_str().unwrap().contains("0-1"), "{pinning}");
-    assert!(pinning["remediation"].as_str().unwrap().contains("pier-tuner pin --pid 1234 --cpus 2-7"));
+    assert!(
+        pinning["observed"].as_str().unwrap().contains("0-1"),
+        "{pinning}"
+    );
+    assert!(pinning["remediation"]
+        .as_str()
+        .unwrap()
+        .contains("pier-tuner pin --pid 1234 --cpus 2-7"));
 }
 
 #[test]
 fn store_on_a_rotating_disk_behind_lvm_fails() {
     let run = check_fixture("rotational", &[]);
     run.expect_code(1);
-    assert_statuses(&run, &[("storage.rotational", "fail"), ("storage.noatime", "warn")]);
-    assert!(run.stdout().contains("sdb rotational=1"), "{}", run.context());
+    assert_statuses(
+        &run,
+        &[("storage.rotational", "fail"), ("storage.noatime", "warn")],
+    );
+    assert!(
+        run.stdout().contains("sdb rotational=1"),
+        "{}",
+        run.context()
+    );
 }
 
 #[test]
@@ -107,7 +128,11 @@ fn interrupts_on_isolated_cores_fail() {
         ],
     );
     let text = run.stdout();
-    assert!(text.contains("eth0-TxRx-0") && !text.contains("26 eth0 →"), "{}", run.context());
+    assert!(
+        text.contains("eth0-TxRx-0") && !text.contains("26 eth0 →"),
+        "{}",
+        run.context()
+    );
 }
 
 #[test]
@@ -145,18 +170,31 @@ fn text_output_is_a_table_without_colour_off_a_terminal() {
     assert!(text.contains("✗ fail  irq.isolated"), "{}", run.context());
     assert!(text.contains("✓ pass  cpu.isolcpus"), "{}", run.context());
     assert!(text.contains("fix: "), "{}", run.context());
-    assert!(!text.contains('\x1b'), "colour off a terminal\n{}", run.context());
+    assert!(
+        !text.contains('\x1b'),
+        "colour off a terminal\n{}",
+        run.context()
+    );
 }
 
 #[test]
 fn unreadable_config_cannot_run() {
     let run = tuner(["check", "--config", "/nonexistent/pier.toml", "--offline"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("/nonexistent/pier.toml"), "{}", run.context());
+    assert!(
+        run.stderr().contains("/nonexistent/pier.toml"),
+        "{}",
+        run.context()
+    );
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("pier.toml");
     std::fs::write(&bad, "[node]\nname = \"n\"\nport = 4222\n").unwrap();
-    let run = tuner(["check".as_ref(), "--offline".as_ref(), "--config".as_ref(), bad.as_os_str()]);
+    let run = tuner([
+        "check".as_ref(),
+        "--offline".as_ref(),
+        "--config".as_ref(),
+        bad.as_os_str(),
+    ]);
     run.expect_code(2);
     assert!(run.stderr().contains("port"), "{}", run.context());
 }

