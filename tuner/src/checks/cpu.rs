@@ -181,7 +181,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         CAT,
         "sysfs isolated agrees with the command line",
     )
-    .expected(format!("{wanted}"));
+    .expected(show(&wanted));
     out.push(sysfs_agrees(
         ctx,
         draft,
@@ -197,7 +197,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         CAT,
         "sysfs nohz_full agrees with the command line",
     )
-    .expected(format!("{wanted}"));
+    .expected(show(&wanted));
     out.push(sysfs_agrees(
         ctx,
         draft,
@@ -273,5 +273,13 @@ fn sysfs_agrees(ctx: &Context, draft: Draft, path: &str, wanted: &CpuSet) -> sup
                 draft.warn("the kernel runs with other settings than its command line asks for: reboot after changing boot parameters")
             }
         }
+    }
+}
+
+fn show(set: &CpuSet) -> String {
+    if set.is_empty() {
+        "none".to_owned()
+    } else {
+        set.to_string()
     }
 }
