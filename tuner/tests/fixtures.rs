@@ -198,3 +198,79 @@ fn unreadable_config_cannot_run() {
     run.expect_code(2);
     assert!(run.stderr().contains("port"), "{}", run.context());
 }
+
+fn tuned_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&fixture("tuned"), dir.path());
+    dir
+}
+
+#[test]
+fn numa_checks_cores_and_store_disk_on_multi_node_hosts() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    let nodes = root.join("sys/devices/system/node");
+    std::fs::write(nodes.join("node0/cpulist"), "0-3\n").unwrap();
+    std::fs::create_dir_all(nodes.join("node1")).unwrap();
+    std::fs::write(nodes.join("node1/cpulist"), "4-7\n").unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "power.numa"), "warn", "{}", run.context());
+
+    // Cores on one node, the store disk on the other.
+    std::fs::write(nodes.join("node0/cpulist"), "0-7\n").unwrap();
+    std::fs::write(nodes.join("node1/cpulist"), "8-15\n").unwrap();
+    let device = root.join("sys/block/nvme1n1/device");
+    std::fs::create_dir_all(&device).unwrap();
+    std::fs::write(device.join("numa_node"), "1\n").unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "power.numa"), "warn", "{}", run.context());
+    assert!(
+        run.stdout().contains("store disk nvme1n1 on node1"),
+        "{}",
+        run.context()
+    );
+
+    std::fs::write(device.join("numa_node"), "0\n").unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "power.numa"), "pass", "{}", run.context());
+}
+
+#[test]
+fn dev_root_is_resolved_through_the_device_number() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    let mountinfo = root.join("proc/self/mountinfo");
+    let text = std::fs::read_to_string(&mountinfo).unwrap();
+    std::fs::write(
+        &mountinfo,
+        text.replace("xfs /dev/nvme1n1p1", "xfs /dev/root"),
+    )
+    .unwrap();
+    let run = common::check_root(root, &[]);
+    // Without the sysfs link the device is unknown.
+    assert_eq!(
+        status(&run, "storage.rotational"),
+        "skip",
+        "{}",
+        run.context()
+    );
+    std::fs::create_dir_all(root.join("sys/dev/block")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../devices/pci0000:00/0000:00:1d.0/nvme/nvme1/nvme1n1/nvme1n1p1",
+        root.join("sys/dev/block/259:5"),
+    )
+    .unwrap();
+    std::fs::write(root.join("sys/block/nvme1n1/queue/rotational"), "1\n").unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(
+        status(&run, "storage.rotational"),
+        "fail",
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stdout().contains("nvme1n1 rotational=1"),
+        "{}",
+        run.context()
+    );
+}

@@ -135,17 +135,63 @@ fn numa(ctx: &Context, out: &mut Vec<Check>) {
             Ok(list) => {
                 let part = list.intersection(&cores);
                 if !part.is_empty() {
-                    spanned.push(format!("{node}: {part}"));
+                    spanned.push((node.clone(), part));
                 }
             }
         }
     }
-    let draft = draft
-        .observed(spanned.join("; "))
-        .expected(format!("{cores} on one of {} nodes", nodes.len()));
-    out.push(if spanned.len() <= 1 {
+    let draft = draft.expected(format!(
+        "{cores} on one of {} nodes, with the store disk",
+        nodes.len()
+    ));
+    let observed: Vec<String> = spanned.iter().map(|(n, p)| format!("{n}: {p}")).collect();
+    if spanned.len() > 1 {
+        out.push(draft.observed(observed.join("; ")).warn(
+            "choose resources.cpus from one node (the one holding the NIC and the store disk): cross-node memory access adds latency",
+        ));
+        return;
+    }
+    let node = spanned.first().map(|(n, _)| n.clone()).unwrap_or_default();
+    // The store disk's node, when sysfs knows it (-1: no affinity, as on most single-socket boxes).
+    let mut far = Vec::new();
+    if ctx.config.jetstream.enabled {
+        match super::storage::store_disks(ctx.host, &ctx.config.jetstream.store_dir) {
+            Err(e) => {
+                out.push(draft.error(&e));
+                return;
+            }
+            Ok(disks) => {
+                for (disk, _) in disks {
+                    let path = format!("/sys/block/{disk}/device/numa_node");
+                    match ctx.host.read_optional(&path) {
+                        Err(e) => {
+                            out.push(draft.error(&e));
+                            return;
+                        }
+                        Ok(Some(n)) => {
+                            let n = n.trim();
+                            if !n.starts_with('-') && format!("node{n}") != node {
+                                far.push(format!("store disk {disk} on node{n}"));
+                            }
+                        }
+                        Ok(None) => {}
+                    }
+                }
+            }
+        }
+    }
+    let draft = draft.observed(
+        observed
+            .into_iter()
+            .chain(far.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    out.push(if far.is_empty() {
         draft.pass()
     } else {
-        draft.warn("choose resources.cpus from one node (the one holding the NIC and the store disk): cross-node memory access adds latency")
+        draft.warn(format!(
+            "every fsync crosses the interconnect: put the nats-server cores on the store disk's node, or the store on a disk attached to {node}"
+        ))
     })
 }

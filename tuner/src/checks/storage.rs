@@ -45,10 +45,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         return;
     }
     let (store, existing) = store_path(ctx.host, &js.store_dir);
-    let mounts = ctx
-        .host
-        .parse("/proc/self/mountinfo", mountinfo::parse)
-        .or_else(|_| ctx.host.parse("/proc/1/mountinfo", mountinfo::parse));
+    let mounts = read_mounts(ctx.host);
     let mount = match &mounts {
         Err(e) => {
             for (id, title) in IDS {
@@ -156,6 +153,21 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     });
 
     out.push(free_space(ctx, &existing));
+}
+
+fn read_mounts(host: &Host) -> Result<Vec<Mount>, HostError> {
+    host.parse("/proc/self/mountinfo", mountinfo::parse)
+        .or_else(|_| host.parse("/proc/1/mountinfo", mountinfo::parse))
+}
+
+/// The whole disks holding the JetStream store (empty on network filesystems or when unknown).
+pub(crate) fn store_disks(host: &Host, store_dir: &Path) -> Result<Vec<(String, bool)>, HostError> {
+    let (store, _) = store_path(host, store_dir);
+    let mounts = read_mounts(host)?;
+    match mountinfo::holding(&mounts, &store) {
+        Some(mount) if !NETWORK_OR_MEMORY.contains(&mount.fs_type.as_str()) => disks(host, mount),
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// The store path to match against mounts, and its nearest existing ancestor. On the live host

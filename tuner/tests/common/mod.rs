@@ -79,7 +79,12 @@ where
 
 /// `check --format json --offline` against a fixture host with its own pier.toml.
 pub fn check_fixture(host: &str, extra: &[&str]) -> Run {
-    let root = fixture(host);
+    check_root(&fixture(host), extra)
+}
+
+/// `check --format json --offline` against a tree holding its own pier.toml.
+pub fn check_root(root: &Path, extra: &[&str]) -> Run {
+    let root = root.to_owned();
     let config = root.join("pier.toml");
     let mut args = vec![
         "check".into(),
