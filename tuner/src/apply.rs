@@ -28,6 +28,15 @@ pub struct Change {
     pub why: String,
 }
 
+/// Per-CPU and managed interrupts (the timer, NVMe queues) refuse a new affinity with EIO.
+const KERNEL_MANAGED: &str = "the kernel manages this interrupt's affinity, left as is";
+
+impl Change {
+    fn is_irq(&self) -> bool {
+        self.path.starts_with("/proc/irq/")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("cannot write {}: {source}", path.display())]
@@ -222,6 +231,11 @@ pub fn apply(host: &Host, changes: &[Change]) -> Result<Outcome, ApplyError> {
         let path = host.path(&change.path);
         match write(&path, &change.content, change.path.starts_with("/etc/")) {
             Ok(()) => lines.push(format!("✓ {}: {}", change.path, change.why)),
+            Err(ApplyError::Write { source, .. })
+                if change.is_irq() && source.raw_os_error() == Some(libc::EIO) =>
+            {
+                lines.push(format!("- {}: {KERNEL_MANAGED}", change.path));
+            }
             Err(e) => {
                 failures += 1;
                 lines.push(format!("✗ {e} ({})", change.why));
@@ -296,12 +310,20 @@ pub fn script(host: &Host, changes: &[Change]) -> Result<String, HostError> {
                 change.content
             );
         } else {
-            let _ = writeln!(
+            let _ = write!(
                 s,
                 "printf '%s\\n' {} > {}",
                 quote(change.content.trim_end()),
                 quote(&path)
             );
+            if change.is_irq() {
+                let _ = write!(
+                    s,
+                    " || echo {} >&2",
+                    quote(&format!("{}: {KERNEL_MANAGED}", change.path))
+                );
+            }
+            s.push('\n');
         }
     }
     Ok(s)
