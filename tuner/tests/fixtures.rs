@@ -274,3 +274,76 @@ fn dev_root_is_resolved_through_the_device_number() {
         run.context()
     );
 }
+
+#[test]
+fn cores_the_host_lacks_fail() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    let config = std::fs::read_to_string(root.join("pier.toml")).unwrap();
+    std::fs::write(
+        root.join("pier.toml"),
+        config.replace("cpus = \"2-7\"", "cpus = \"2-9\""),
+    )
+    .unwrap();
+    std::fs::write(root.join("sys/devices/system/cpu/online"), "0-6\n").unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "cpu.online"), "fail", "{}", run.context());
+    assert!(
+        run.stdout().contains("cores 8-9 do not exist"),
+        "{}",
+        run.context()
+    );
+    // isolcpus=2-7 does not cover 8-9.
+    assert_eq!(status(&run, "cpu.isolcpus"), "fail", "{}", run.context());
+    let config = std::fs::read_to_string(root.join("pier.toml")).unwrap();
+    std::fs::write(
+        root.join("pier.toml"),
+        config.replace("cpus = \"2-9\"", "cpus = \"2-7\""),
+    )
+    .unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "cpu.online"), "fail", "{}", run.context());
+    assert!(
+        run.stdout().contains("cores 7 are offline"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn command_line_changed_without_a_reboot_warns() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    std::fs::write(root.join("sys/devices/system/cpu/isolated"), "\n").unwrap();
+    std::fs::write(root.join("sys/devices/system/cpu/nohz_full"), "(null)\n").unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(
+        status(&run, "cpu.sysfs_isolated"),
+        "warn",
+        "{}",
+        run.context()
+    );
+    assert_eq!(
+        status(&run, "cpu.sysfs_nohz_full"),
+        "warn",
+        "{}",
+        run.context()
+    );
+
+    // Isolated cores nats-server does not use, and isolcpus without the domain flag.
+    let cmdline = std::fs::read_to_string(root.join("proc/cmdline")).unwrap();
+    std::fs::write(
+        root.join("proc/cmdline"),
+        cmdline.replace("domain,2-7", "domain,1-7"),
+    )
+    .unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "cpu.isolcpus"), "warn", "{}", run.context());
+    std::fs::write(
+        root.join("proc/cmdline"),
+        cmdline.replace("managed_irq,domain,2-7", "nohz,2-7"),
+    )
+    .unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "cpu.isolcpus"), "warn", "{}", run.context());
+}
