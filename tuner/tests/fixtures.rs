@@ -347,3 +347,39 @@ fn command_line_changed_without_a_reboot_warns() {
     let run = common::check_root(root, &[]);
     assert_eq!(status(&run, "cpu.isolcpus"), "warn", "{}", run.context());
 }
+
+#[test]
+fn an_unreadable_fact_is_an_error_naming_the_file() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    std::fs::write(root.join("proc/meminfo"), "garbage\n").unwrap();
+    std::fs::remove_file(root.join("proc/interrupts")).unwrap();
+    let run = common::check_root(root, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        status(&run, "memory.gomemlimit"),
+        "error",
+        "{}",
+        run.context()
+    );
+    assert_eq!(status(&run, "irq.isolated"), "error", "{}", run.context());
+    let json = run.json();
+    let observed: Vec<&str> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "error")
+        .map(|c| c["observed"].as_str().unwrap())
+        .collect();
+    assert!(
+        observed
+            .iter()
+            .any(|o| o.contains("proc/meminfo") && o.contains("MemTotal")),
+        "{observed:?}"
+    );
+    assert!(
+        observed.iter().any(|o| o.contains("proc/interrupts")),
+        "{observed:?}"
+    );
+    assert_eq!(json["summary"]["error"], 2);
+}
