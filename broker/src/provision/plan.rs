@@ -282,11 +282,11 @@ mod tests {
         let recreate = change(Effect::Recreate("storage".into()));
         let destructive = change(Effect::Destructive("fewer replicas".into()));
         assert_eq!(
-            Action::for_changes(&[recreate.clone()], false),
+            Action::for_changes(std::slice::from_ref(&recreate), false),
             Action::Drift
         );
         assert_eq!(
-            Action::for_changes(&[destructive.clone()], false),
+            Action::for_changes(std::slice::from_ref(&destructive), false),
             Action::Drift
         );
         assert_eq!(
