@@ -3,7 +3,9 @@
 //! Most tests share one three-node nats-server 2.15 cluster (client ports 14322-14324, routes
 //! 16322-16324, monitoring 18322-18324) and keep apart by stream name; pruning, which touches
 //! every stream, gets a single node of its own (14325 / 16325 / 18325), and nats-server 2.9 a
-//! cluster of its own (14326-14328 / 16326-16328 / 18326-18328).
+//! cluster of its own (14326-14328 / 16326-16328 / 18326-18328), as does the cold start, where
+//! provisioning begins before the cluster has a meta leader (14329-14331 / 16329-16331 /
+//! 18329-18331).
 
 mod support;
 
@@ -374,28 +376,7 @@ deliver_subject = "deliver.conc"
 deliver_group = "conc-group"
 "#
         );
-        // One process per node, each through its own node, started together.
-        let children: Vec<_> = (0..3)
-            .map(|node| {
-                Command::new(env!("CARGO_BIN_EXE_pier-broker"))
-                    .args(["provision", "--format", "json", "--config"])
-                    .arg(cluster.pier_toml(node, &declare))
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("start pier-broker")
-            })
-            .collect();
-        for child in children {
-            let output = child.wait_with_output().expect("pier-broker ends");
-            assert!(
-                output.status.success(),
-                "round {round}: exit {:?}\nstdout:\n{}\nstderr:\n{}",
-                output.status.code(),
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        provision_everywhere(cluster, &declare, &format!("round {round}"));
         let js = js(cluster, round % 3).await;
         let info = stream_info(&js, "CONC").await;
         assert_eq!(info.config.num_replicas, 3);
@@ -424,6 +405,56 @@ deliver_group = "conc-group"
             );
         }
     }
+}
+
+/// Runs `pier-broker provision` on every node at once; panics unless all succeed.
+fn provision_everywhere(cluster: &LocalCluster, declare: &str, what: &str) {
+    let children: Vec<_> = (0..cluster.nodes.len())
+        .map(|node| {
+            Command::new(env!("CARGO_BIN_EXE_pier-broker"))
+                .args(["provision", "--format", "json", "--config"])
+                .arg(cluster.pier_toml(node, declare))
+                .env("RUST_LOG", "pier_broker=debug")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start pier-broker")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("pier-broker ends");
+        if std::env::var_os("PIER_TEST_SHOW_LOGS").is_some() {
+            eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        }
+        assert!(
+            output.status.success(),
+            "{what}: exit {:?}\nstdout:\n{}\nstderr:\n{}\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            cluster.logs()
+        );
+    }
+}
+
+#[tokio::test]
+async fn provisioning_at_boot_waits_for_the_meta_leader() {
+    let cluster = LocalCluster::start_cold(
+        NATS_SERVER_2_15,
+        Ports {
+            client: 14329,
+            cluster: 16329,
+            monitor: 18329,
+        },
+        3,
+    );
+    provision_everywhere(&cluster, &seed("BOOT", "boot.>"), "cold start");
+    let js = js(&cluster, 2).await;
+    assert_eq!(stream_info(&js, "BOOT").await.config.num_replicas, 3);
+    consumer_info(&js, "BOOT", "pull-worker").await;
+    let (code, report) = provision_json(&cluster.pier_toml(1, &seed("BOOT", "boot.>")), &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["unchanged"], 2, "{report:#}");
 }
 
 #[tokio::test]

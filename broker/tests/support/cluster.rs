@@ -61,13 +61,22 @@ impl LocalCluster {
     /// Starts `size` nodes of `binary` in a fresh temporary directory and waits until JetStream
     /// is ready (a meta leader elected, when clustered).
     pub fn start(binary: &str, ports: Ports, size: usize) -> LocalCluster {
+        let cluster = Self::start_cold(binary, ports, size);
+        cluster.wait_until_ready(Duration::from_secs(30));
+        cluster
+    }
+
+    /// Starts `size` nodes and returns as soon as every client port accepts connections, before
+    /// JetStream has a meta leader: what a node's own provisioning meets at boot.
+    pub fn start_cold(binary: &str, ports: Ports, size: usize) -> LocalCluster {
         let tempdir = tempfile::Builder::new()
             .prefix("pier-cluster-")
             .tempdir()
             .expect("temporary directory");
         let dir = tempdir.path().to_owned();
-        let mut cluster = Self::start_in(binary, ports, size, dir);
+        let mut cluster = Self::spawn(binary, ports, size, dir);
         cluster._tempdir = Some(tempdir);
+        cluster.wait_for_client_ports(Duration::from_secs(10));
         cluster
     }
 
@@ -88,7 +97,8 @@ impl LocalCluster {
                     std::env::temp_dir().join(format!("pier-shared-cluster-{}", ports.client));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).expect("shared cluster directory");
-                let cluster = Self::start_in(binary, ports, size, dir);
+                let cluster = Self::spawn(binary, ports, size, dir);
+                cluster.wait_until_ready(Duration::from_secs(30));
                 tx.send(cluster).expect("test thread waits for the cluster");
                 loop {
                     std::thread::park();
@@ -98,7 +108,7 @@ impl LocalCluster {
         })
     }
 
-    fn start_in(binary: &str, ports: Ports, size: usize, dir: PathBuf) -> LocalCluster {
+    fn spawn(binary: &str, ports: Ports, size: usize, dir: PathBuf) -> LocalCluster {
         let binary = PathBuf::from(binary);
         let version = server_binary::version(&binary).expect("nats-server reports its version");
         for i in 0..size as u16 {
@@ -142,16 +152,30 @@ impl LocalCluster {
                 log,
             });
         }
-        let cluster = LocalCluster {
+        LocalCluster {
             binary,
             version,
             dir,
             nodes,
             children: Mutex::new(children),
             _tempdir: None,
-        };
-        cluster.wait_until_ready(Duration::from_secs(30));
-        cluster
+        }
+    }
+
+    fn wait_for_client_ports(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for node in &self.nodes {
+            while TcpStream::connect(("127.0.0.1", node.client_port)).is_err() {
+                if Instant::now() > deadline {
+                    panic!(
+                        "{} does not accept clients after {timeout:?}; logs in {}",
+                        node.name,
+                        self.dir.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 
     pub fn client_url(&self, node: usize) -> String {
