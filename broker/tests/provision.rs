@@ -14,6 +14,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use async_nats::jetstream::{self, consumer, stream};
+use pier_broker::render::REDACTED;
 use serde_json::Value;
 use support::cluster::{LocalCluster, Ports, NATS_SERVER_2_15, NATS_SERVER_2_9};
 
@@ -507,9 +508,18 @@ async fn dry_run_changes_nothing() {
     );
 }
 
+/// Also checks that provisioning authenticates as the first `client.users` entry.
 #[tokio::test]
 async fn unmanaged_objects_are_kept_unless_pruning() {
-    let cluster = LocalCluster::start(
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let password_file = secrets.path().join("pier.pass");
+    std::fs::write(&password_file, format!("{REDACTED}\n")).expect("password file");
+    let users = format!(
+        "[[client.users]]\nnkey = \"UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4\"\n\n\
+         [[client.users]]\nuser = \"pier\"\npassword_file = \"{}\"\n",
+        password_file.display()
+    );
+    let cluster = LocalCluster::start_with(
         NATS_SERVER_2_15,
         Ports {
             client: 14325,
@@ -517,8 +527,17 @@ async fn unmanaged_objects_are_kept_unless_pruning() {
             monitor: 18325,
         },
         1,
+        &users,
     );
-    let js = js(&cluster, 0).await;
+    assert!(
+        async_nats::connect(cluster.client_url(0)).await.is_err(),
+        "the server lets clients in without credentials"
+    );
+    let client = async_nats::ConnectOptions::with_user_and_password("pier".into(), REDACTED.into())
+        .connect(cluster.client_url(0))
+        .await
+        .expect("connect with the rendered credentials");
+    let js = jetstream::new(client);
     let declare = "[[streams]]\nname = \"KEEP\"\nsubjects = [\"keep.>\"]\n\n\
                    [[streams.consumers]]\nname = \"kept\"\n";
     let (code, report) = provision_json(&cluster.pier_toml(0, declare), &[]);

@@ -34,8 +34,9 @@ pub enum Command {
     /// Create and update the declared JetStream streams and consumers on the cluster.
     ///
     /// Prints a plan (create, update, recreate, unchanged, drift, delete, unmanaged; field by
-    /// field), then applies it. Changes that lose data or cannot be made in place are refused
-    /// unless the stream sets allow_destructive = true; then nothing at all is changed.
+    /// field), then applies it. A change that loses data or cannot be made in place is refused,
+    /// and then nothing at all is changed, unless its stream sets allow_destructive = true.
+    /// See docs/jetstream.md.
     ///
     /// Exit status: 0 the cluster matches (or would, with --dry-run), 1 invalid configuration
     /// or changes refused, 2 could not run (server unreachable, JetStream unavailable past

@@ -37,6 +37,11 @@ impl Backoff {
         }
     }
 
+    /// Starts the next series of retries from the shortest delay again.
+    pub fn reset(&mut self) {
+        self.delay = FIRST_DELAY;
+    }
+
     /// Sleeps before the next attempt, or gives up: at once on a permanent error, at the deadline
     /// on a transient one.
     pub async fn wait(&mut self, error: ApiError) -> Result<(), ProvisionError> {
@@ -141,8 +146,12 @@ where
     let mut writes = 0;
     loop {
         match step().await {
-            Ok(Step::Done) => return Ok(()),
+            Ok(Step::Done) => {
+                backoff.reset();
+                return Ok(());
+            }
             Ok(Step::Wrote) => {
+                backoff.reset();
                 writes += 1;
                 if writes > MAX_WRITES {
                     return Err(ProvisionError::NotConverged {

@@ -61,7 +61,20 @@ impl LocalCluster {
     /// Starts `size` nodes of `binary` in a fresh temporary directory and waits until JetStream
     /// is ready (a meta leader elected, when clustered).
     pub fn start(binary: &str, ports: Ports, size: usize) -> LocalCluster {
-        let cluster = Self::start_cold(binary, ports, size);
+        Self::start_with(binary, ports, size, "")
+    }
+
+    /// Like [`LocalCluster::start`], with `extra` pier.toml sections in every node's file (e.g.
+    /// `[[client.users]]`). Secrets render as `REDACTED`, so a password file holding that word
+    /// lets a client in.
+    pub fn start_with(binary: &str, ports: Ports, size: usize, extra: &str) -> LocalCluster {
+        let tempdir = tempfile::Builder::new()
+            .prefix("pier-cluster-")
+            .tempdir()
+            .expect("temporary directory");
+        let dir = tempdir.path().to_owned();
+        let mut cluster = Self::spawn_with(binary, ports, size, dir, extra);
+        cluster._tempdir = Some(tempdir);
         cluster.wait_until_ready(Duration::from_secs(30));
         cluster
     }
@@ -109,6 +122,16 @@ impl LocalCluster {
     }
 
     fn spawn(binary: &str, ports: Ports, size: usize, dir: PathBuf) -> LocalCluster {
+        Self::spawn_with(binary, ports, size, dir, "")
+    }
+
+    fn spawn_with(
+        binary: &str,
+        ports: Ports,
+        size: usize,
+        dir: PathBuf,
+        extra: &str,
+    ) -> LocalCluster {
         let binary = PathBuf::from(binary);
         let version = server_binary::version(&binary).expect("nats-server reports its version");
         for i in 0..size as u16 {
@@ -120,7 +143,7 @@ impl LocalCluster {
         let mut children = Vec::new();
         for i in 0..size {
             let name = format!("node-{}", i + 1);
-            let base_toml = node_toml(&binary, &dir, ports, size, i);
+            let base_toml = format!("{}{extra}\n", node_toml(&binary, &dir, ports, size, i));
             let config = Source::from_text(dir.join(format!("{name}.toml")), base_toml.clone())
                 .parse()
                 .unwrap_or_else(|d| panic!("test pier.toml does not parse: {d}"));
