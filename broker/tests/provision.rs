@@ -111,6 +111,29 @@ async fn consumer_info(js: &jetstream::Context, stream: &str, name: &str) -> con
         .clone()
 }
 
+/// Publishes until the stream acknowledges: a stream created a moment ago may still be electing
+/// its leader. The message id makes a retry of a publish that was in fact stored a duplicate the
+/// stream drops.
+async fn publish_stored(js: &jetstream::Context, subject: &str, id: &str) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id);
+    let mut last = String::new();
+    for _ in 0..40 {
+        match js
+            .publish_with_headers(subject.to_owned(), headers.clone(), id.to_owned().into())
+            .await
+        {
+            Ok(ack) => match ack.await {
+                Ok(_) => return,
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("{subject}: message {id} never stored: {last}");
+}
+
 fn seed(stream: &str, subject: &str) -> String {
     format!(
         r#"
@@ -209,11 +232,7 @@ max_ack_pending = {pending}
     assert_eq!(code, 0, "{report:#}");
     let js = js(cluster, 2).await;
     let before = stream_info(&js, "EDITS").await;
-    js.publish("edits.a", "kept".into())
-        .await
-        .expect("publish")
-        .await
-        .expect("stored");
+    publish_stored(&js, "edits.a", "kept-0").await;
 
     let (code, report) = provision_json(&cluster.pier_toml(1, &declare("2h", 200)), &[]);
     assert_eq!(code, 0, "{report:#}");
@@ -272,11 +291,7 @@ name = "destr-worker"
     assert_eq!(code, 0, "{report:#}");
     let js = js(cluster, 0).await;
     for i in 0..3 {
-        js.publish("destr.a", format!("{i}").into())
-            .await
-            .expect("publish")
-            .await
-            .expect("stored");
+        publish_stored(&js, "destr.a", &format!("destr-{i}")).await;
     }
 
     // storage file -> memory, plus a harmless edit: the whole plan is refused.

@@ -28,6 +28,12 @@ pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(exit::INVALID));
     }
+    for diagnostic in checked.warnings() {
+        // A binary pier cannot find or ask only matters to `run`: the server answers for itself.
+        if diagnostic.key != "node.nats_server" {
+            eprintln!("{diagnostic}");
+        }
+    }
     let Some(config) = checked.config else {
         return Ok(ExitCode::from(exit::INVALID));
     };
