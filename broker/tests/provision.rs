@@ -473,6 +473,63 @@ async fn provisioning_at_boot_waits_for_the_meta_leader() {
     assert_eq!(report["summary"]["unchanged"], 2, "{report:#}");
 }
 
+/// The answers the concurrency handling relies on, as nats-server really gives them: a second
+/// create of a different stream or consumer says "already exists", reads of absent objects are
+/// "none", an update of an absent consumer says "not found".
+#[tokio::test]
+async fn jetstream_errors_are_classified() {
+    use pier_broker::provision::api::{Api, ConsumerAction};
+    let cluster = cluster();
+    let api = Api::new(js(cluster, 0).await);
+    let mut config = stream::Config {
+        name: "RACE".into(),
+        subjects: vec!["race.>".into()],
+        num_replicas: 3,
+        ..Default::default()
+    };
+    api.create_stream(&config).await.expect("create RACE");
+    api.create_stream(&config)
+        .await
+        .expect("an identical create is accepted");
+    config.max_messages = 5;
+    let error = api
+        .create_stream(&config)
+        .await
+        .expect_err("a different create is refused");
+    assert!(error.already_exists(), "{error}");
+    assert!(!error.is_transient(), "{error}");
+
+    let mut consumer = consumer::Config {
+        durable_name: Some("racer".into()),
+        ..Default::default()
+    };
+    api.put_consumer("RACE", &consumer, ConsumerAction::Create)
+        .await
+        .expect("create racer");
+    consumer.max_ack_pending = 7;
+    let error = api
+        .put_consumer("RACE", &consumer, ConsumerAction::Create)
+        .await
+        .expect_err("a different create is refused");
+    assert!(error.already_exists(), "{error}");
+    consumer.durable_name = Some("absent".into());
+    let error = api
+        .put_consumer("RACE", &consumer, ConsumerAction::Update)
+        .await
+        .expect_err("updating an absent consumer is refused");
+    assert!(error.not_found(), "{error}");
+
+    assert!(api.stream_info("ABSENT").await.expect("read").is_none());
+    assert!(api
+        .consumer_info("RACE", "absent")
+        .await
+        .expect("read")
+        .is_none());
+    api.delete_stream("ABSENT")
+        .await
+        .expect("deleting what is gone is fine");
+}
+
 #[tokio::test]
 async fn dry_run_changes_nothing() {
     let cluster = cluster();

@@ -36,6 +36,8 @@ pub enum ApiError {
         status: usize,
         description: String,
     },
+    #[error("{operation}: nothing answered; is JetStream enabled on this server, and does the cluster have a meta leader?")]
+    NoResponders { operation: String },
     #[error("{operation}: {source}")]
     Request {
         operation: String,
@@ -49,7 +51,7 @@ impl ApiError {
     pub fn code(&self) -> Option<u64> {
         match self {
             ApiError::JetStream { code, .. } => Some(*code),
-            ApiError::Request { .. } => None,
+            ApiError::Request { .. } | ApiError::NoResponders { .. } => None,
         }
     }
 
@@ -57,12 +59,8 @@ impl ApiError {
     /// not caught up yet, or the request timed out.
     pub fn is_transient(&self) -> bool {
         match self {
-            ApiError::Request { kind, .. } => {
-                matches!(
-                    kind,
-                    RequestErrorKind::TimedOut | RequestErrorKind::NoResponders
-                )
-            }
+            ApiError::NoResponders { .. } => true,
+            ApiError::Request { kind, .. } => matches!(kind, RequestErrorKind::TimedOut),
             ApiError::JetStream {
                 code: c, status, ..
             } => {
@@ -140,10 +138,15 @@ impl Api {
             self.js
                 .request(subject.clone(), payload)
                 .await
-                .map_err(|source| ApiError::Request {
-                    operation: subject.clone(),
-                    kind: source.kind(),
-                    source,
+                .map_err(|source| match source.kind() {
+                    RequestErrorKind::NoResponders => ApiError::NoResponders {
+                        operation: subject.clone(),
+                    },
+                    kind => ApiError::Request {
+                        operation: subject.clone(),
+                        kind,
+                        source,
+                    },
                 })?;
         match response {
             Response::Ok(value) => Ok(value),

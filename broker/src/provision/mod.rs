@@ -7,7 +7,7 @@
 //! at once: "already exists", stale reads and a missing meta leader are retried, bounded by
 //! [`Options::timeout`].
 
-mod api;
+pub mod api;
 mod apply;
 pub mod connect;
 pub mod desired;
@@ -17,7 +17,6 @@ pub mod plan;
 
 use std::time::Duration;
 
-use pier_config::units::go_duration;
 use pier_config::{Config, ServerVersion};
 
 pub use api::ApiError;
@@ -48,7 +47,7 @@ impl Options {
 pub enum ProvisionError {
     #[error(transparent)]
     Api(#[from] ApiError),
-    #[error("gave up after {}: {last}", go_duration(*waited))]
+    #[error("gave up after {waited:.1?}: {last}")]
     Timeout { waited: Duration, last: ApiError },
     #[error("{object} still differs after {writes} writes ({fields}); is another node applying a different configuration?")]
     NotConverged {
