@@ -696,4 +696,40 @@ async fn nats_server_2_9_gets_the_seed_stream_and_consumers() {
         "{report:#}"
     );
     assert_eq!(report["summary"]["unchanged"], 3, "{report:#}");
+
+    // In-place updates work on 2.9 too, filters included; a retention change is refused.
+    let edited = declare
+        .replace("replicas = 3", "replicas = 3\nmax_age = \"1d\"")
+        .replace("max_ack_pending = 50000", "max_ack_pending = 40000");
+    let (code, report) = provision_json(&cluster.pier_toml(2, &edited), &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        stream_plan(&report, "LOGS")["action"],
+        "update",
+        "{report:#}"
+    );
+    assert_eq!(
+        stream_info(&js, "LOGS").await.config.max_age.as_secs(),
+        86400
+    );
+    let worker = consumer_info(&js, "LOGS", "pull-worker").await;
+    assert_eq!(worker.config.max_ack_pending, 40_000);
+
+    let refiltered = edited.replace("[\"logs.app\"]", "[\"logs.web\"]");
+    let (code, report) = provision_json(&cluster.pier_toml(2, &refiltered), &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        consumer_plan(&report, "LOGS", "app-worker")["action"],
+        "update"
+    );
+    let app = consumer_info(&js, "LOGS", "app-worker").await;
+    assert_eq!(app.config.filter_subject, "logs.web");
+
+    let interest = refiltered.replace("replicas = 3", "replicas = 3\nretention = \"interest\"");
+    let (code, report) = provision_json(&cluster.pier_toml(2, &interest), &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let plan = stream_plan(&report, "LOGS");
+    assert_eq!(plan["action"], "drift", "{report:#}");
+    assert_eq!(plan["changes"][0]["field"], "retention", "{report:#}");
+    assert_eq!(plan["changes"][0]["effect"], "recreate", "{report:#}");
 }

@@ -98,7 +98,7 @@ pub async fn apply(
         for consumer in &declared.consumers {
             let object = format!("consumer {} of stream {}", consumer.name, declared.name);
             converge(&mut backoff, &object, || {
-                consumer_step(api, declared, consumer, facts)
+                consumer_step(api, declared, consumer)
             })
             .await?;
         }
@@ -209,12 +209,7 @@ async fn stream_step(api: &Api, declared: &Stream, facts: ServerFacts) -> Result
     }
 }
 
-async fn consumer_step(
-    api: &Api,
-    stream: &Stream,
-    declared: &Consumer,
-    facts: ServerFacts,
-) -> Result<Step, ApiError> {
+async fn consumer_step(api: &Api, stream: &Stream, declared: &Consumer) -> Result<Step, ApiError> {
     let Some(info) = api.consumer_info(&stream.name, &declared.name).await? else {
         tracing::info!(stream = %stream.name, consumer = %declared.name, "creating consumer");
         api.put_consumer(
@@ -225,7 +220,7 @@ async fn consumer_step(
         .await?;
         return Ok(Step::Wrote);
     };
-    let changes = diff::consumer_changes(declared, &info.config, facts);
+    let changes = diff::consumer_changes(declared, &info.config);
     match Action::for_changes(&changes, stream.allow_destructive) {
         Action::Update => {
             tracing::info!(stream = %stream.name, consumer = %declared.name, changes = %describe(&changes), "updating consumer");

@@ -61,8 +61,8 @@ pub struct ServerFacts {
     pub version: Option<ServerVersion>,
 }
 
-/// The first nats-server that updates a consumer's filter and limits↔interest retention in place.
-const IN_PLACE_FILTER_AND_RETENTION: ServerVersion = ServerVersion::new(2, 10, 0);
+/// The first nats-server that changes retention between limits and interest in place.
+const IN_PLACE_RETENTION: ServerVersion = ServerVersion::new(2, 10, 0);
 
 impl ServerFacts {
     fn at_least(self, version: ServerVersion) -> bool {
@@ -163,7 +163,7 @@ pub fn stream_changes(
         let in_place = matches!(
             (actual.retention, retention),
             (Limits, Interest) | (Interest, Limits)
-        ) && server.at_least(IN_PLACE_FILTER_AND_RETENTION);
+        ) && server.at_least(IN_PLACE_RETENTION);
         let effect = if in_place {
             Effect::Destructive(
                 "a new retention policy changes which messages are kept; messages without interest may be removed"
@@ -294,11 +294,7 @@ pub fn stream_changes(
     out
 }
 
-pub fn consumer_changes(
-    declared: &Consumer,
-    actual: &consumer::Config,
-    server: ServerFacts,
-) -> Vec<FieldChange> {
+pub fn consumer_changes(declared: &Consumer, actual: &consumer::Config) -> Vec<FieldChange> {
     let mut out = Vec::new();
     let mut push = |field, from: String, to: String, effect| {
         out.push(FieldChange {
@@ -406,14 +402,8 @@ pub fn consumer_changes(
     let want = sorted(&declared.filter_subjects);
     let have = desired::effective_filters(actual);
     if want != have {
-        let effect = if server.at_least(IN_PLACE_FILTER_AND_RETENTION) {
-            Effect::InPlace
-        } else {
-            Effect::Recreate(format!(
-                "nats-server before {IN_PLACE_FILTER_AND_RETENTION} cannot change a consumer's filter; {lost}"
-            ))
-        };
-        push("filter_subjects", list(&have), list(&want), effect);
+        // Checked against 2.9.10 and 2.15.1: both change a durable's filter in place.
+        push("filter_subjects", list(&have), list(&want), Effect::InPlace);
     }
     out
 }
@@ -589,7 +579,7 @@ filter_subjects = ["logs.app"]
             );
             assert_eq!(changes, [], "stream on {version}");
             for c in &declared.consumers {
-                let changes = consumer_changes(c, &consumer(version, &c.name), facts(version));
+                let changes = consumer_changes(c, &consumer(version, &c.name));
                 assert_eq!(changes, [], "consumer {} on {version}", c.name);
             }
         }
@@ -713,38 +703,33 @@ filter_subjects = ["logs.app"]
         let push = &declared.consumers[1];
 
         // pull <-> push cannot be changed in place.
-        let changes = consumer_changes(push, &consumer("2.15.1", "pull-worker"), facts("2.15.1"));
+        let changes = consumer_changes(push, &consumer("2.15.1", "pull-worker"));
         let kind = changes
             .iter()
             .find(|c| c.field == "type")
             .expect("type differs");
         assert!(matches!(kind.effect, Effect::Recreate(_)));
 
-        // A filter change is in place from 2.10, a recreate before.
+        // A filter change is in place, on 2.9 as on 2.15.
         let mut narrower = push.clone();
         narrower.filter_subjects = vec!["logs.app".into(), "logs.web".into()];
-        let changes = consumer_changes(
-            &narrower,
-            &consumer("2.15.1", "push-worker"),
-            facts("2.15.1"),
-        );
+        let changes = consumer_changes(&narrower, &consumer("2.15.1", "push-worker"));
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].from, "[logs.app]");
         assert_eq!(changes[0].to, "[logs.app, logs.web]");
         assert!(changes[0].effect.is_safe());
-        let changes = consumer_changes(
-            &narrower,
-            &consumer("2.9.10", "push-worker"),
-            facts("2.9.10"),
-        );
-        assert!(matches!(changes[0].effect, Effect::Recreate(_)));
+        let mut other = push.clone();
+        other.filter_subjects = vec!["logs.web".into()];
+        let changes = consumer_changes(&other, &consumer("2.9.10", "push-worker"));
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].effect.is_safe());
 
         // Limits are in place; ack policy is not.
         let mut tuned = pull.clone();
         tuned.max_ack_pending = Some(100);
         tuned.ack_wait = Some(pier_config::units::Span(Duration::from_secs(60)));
         tuned.ack_policy = pier_config::model::AckPolicy::All;
-        let changes = consumer_changes(&tuned, &consumer("2.9.10", "pull-worker"), facts("2.9.10"));
+        let changes = consumer_changes(&tuned, &consumer("2.9.10", "pull-worker"));
         let fields: Vec<_> = changes
             .iter()
             .map(|c| (c.field, c.effect.is_safe()))

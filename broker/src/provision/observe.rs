@@ -76,7 +76,7 @@ async fn plan_stream(
     let consumers = if action == Action::Recreate {
         all_new()
     } else {
-        plan_consumers(api, declared, facts, prune).await?
+        plan_consumers(api, declared, prune).await?
     };
     Ok(StreamPlan {
         name: declared.name.clone(),
@@ -89,7 +89,6 @@ async fn plan_stream(
 async fn plan_consumers(
     api: &Api,
     declared: &Stream,
-    facts: ServerFacts,
     prune: bool,
 ) -> Result<Vec<ConsumerPlan>, ApiError> {
     let mut plans = Vec::new();
@@ -101,7 +100,7 @@ async fn plan_consumers(
                 changes: Vec::new(),
             },
             Some(info) => {
-                let changes = diff::consumer_changes(consumer, &info.config, facts);
+                let changes = diff::consumer_changes(consumer, &info.config);
                 ConsumerPlan {
                     name: consumer.name.clone(),
                     action: Action::for_changes(&changes, declared.allow_destructive),
