@@ -15,7 +15,8 @@ use super::observe;
 use super::plan::{Action, Plan};
 use super::{desired, ProvisionError};
 
-/// Writes to one object before concluding that something else keeps changing it.
+/// Writes to one object that may fail to make it match before concluding that something else
+/// keeps changing it.
 const MAX_WRITES: u32 = 5;
 const FIRST_DELAY: Duration = Duration::from_millis(50);
 const MAX_DELAY: Duration = Duration::from_secs(2);
@@ -78,36 +79,34 @@ fn worth_rereading(error: &ApiError) -> bool {
 
 enum Step {
     Done,
-    Wrote,
+    /// Wrote to the server; what was written, for the error when writes do not converge.
+    Wrote(String),
     Refused(Vec<FieldChange>),
 }
 
+/// Converges every declared object, then prunes. `backoff` carries the run's deadline.
 pub async fn apply(
     api: &Api,
     config: &Config,
     plan: &Plan,
     facts: ServerFacts,
-    timeout: Duration,
+    backoff: &mut Backoff,
 ) -> Result<(), ProvisionError> {
-    let mut backoff = Backoff::new(timeout);
     for declared in &config.streams {
-        converge(&mut backoff, &format!("stream {}", declared.name), || {
+        converge(backoff, &format!("stream {}", declared.name), || {
             stream_step(api, declared, facts)
         })
         .await?;
         for consumer in &declared.consumers {
             let object = format!("consumer {} of stream {}", consumer.name, declared.name);
-            converge(&mut backoff, &object, || {
-                consumer_step(api, declared, consumer)
-            })
-            .await?;
+            converge(backoff, &object, || consumer_step(api, declared, consumer)).await?;
         }
     }
     for stream in &plan.streams {
         for consumer in &stream.consumers {
             if consumer.action == Action::Delete {
                 tracing::info!(stream = %stream.name, consumer = %consumer.name, "pruning consumer");
-                retry(&mut backoff, || {
+                retry(backoff, || {
                     api.delete_consumer(&stream.name, &consumer.name)
                 })
                 .await?;
@@ -115,7 +114,7 @@ pub async fn apply(
         }
         if stream.action == Action::Delete {
             tracing::info!(stream = %stream.name, "pruning stream");
-            retry(&mut backoff, || api.delete_stream(&stream.name)).await?;
+            retry(backoff, || api.delete_stream(&stream.name)).await?;
         }
     }
     Ok(())
@@ -150,14 +149,14 @@ where
                 backoff.reset();
                 return Ok(());
             }
-            Ok(Step::Wrote) => {
+            Ok(Step::Wrote(what)) => {
                 backoff.reset();
                 writes += 1;
                 if writes > MAX_WRITES {
                     return Err(ProvisionError::NotConverged {
                         object: object.to_owned(),
                         writes,
-                        fields: String::from("it keeps differing after every write"),
+                        fields: what,
                     });
                 }
             }
@@ -187,7 +186,7 @@ async fn stream_step(api: &Api, declared: &Stream, facts: ServerFacts) -> Result
     let Some(info) = api.stream_info(&declared.name).await? else {
         tracing::info!(stream = %declared.name, "creating stream");
         api.create_stream(&desired::new_stream(declared)).await?;
-        return Ok(Step::Wrote);
+        return Ok(Step::Wrote("created".to_owned()));
     };
     let usage = observe::usage(api, declared, &info).await?;
     let changes = diff::stream_changes(declared, &info.config, &usage, facts);
@@ -196,13 +195,13 @@ async fn stream_step(api: &Api, declared: &Stream, facts: ServerFacts) -> Result
             tracing::info!(stream = %declared.name, changes = %describe(&changes), "updating stream");
             api.update_stream(&desired::overlay_stream(declared, &info.config))
                 .await?;
-            Ok(Step::Wrote)
+            Ok(Step::Wrote(describe(&changes)))
         }
         Action::Recreate => {
             tracing::warn!(stream = %declared.name, changes = %describe(&changes), "deleting and recreating stream (allow_destructive)");
             api.delete_stream(&declared.name).await?;
             api.create_stream(&desired::new_stream(declared)).await?;
-            Ok(Step::Wrote)
+            Ok(Step::Wrote(format!("recreated for {}", describe(&changes))))
         }
         Action::Drift => Ok(Step::Refused(changes)),
         _ => Ok(Step::Done),
@@ -218,7 +217,7 @@ async fn consumer_step(api: &Api, stream: &Stream, declared: &Consumer) -> Resul
             ConsumerAction::Create,
         )
         .await?;
-        return Ok(Step::Wrote);
+        return Ok(Step::Wrote("created".to_owned()));
     };
     let changes = diff::consumer_changes(declared, &info.config);
     match Action::for_changes(&changes, stream.allow_destructive) {
@@ -230,7 +229,7 @@ async fn consumer_step(api: &Api, stream: &Stream, declared: &Consumer) -> Resul
                 ConsumerAction::Update,
             )
             .await?;
-            Ok(Step::Wrote)
+            Ok(Step::Wrote(describe(&changes)))
         }
         Action::Recreate => {
             tracing::warn!(stream = %stream.name, consumer = %declared.name, changes = %describe(&changes), "deleting and recreating consumer (allow_destructive)");
@@ -241,7 +240,7 @@ async fn consumer_step(api: &Api, stream: &Stream, declared: &Consumer) -> Resul
                 ConsumerAction::Create,
             )
             .await?;
-            Ok(Step::Wrote)
+            Ok(Step::Wrote(format!("recreated for {}", describe(&changes))))
         }
         Action::Drift => Ok(Step::Refused(changes)),
         _ => Ok(Step::Done),

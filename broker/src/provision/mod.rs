@@ -49,7 +49,7 @@ pub enum ProvisionError {
     Api(#[from] ApiError),
     #[error("gave up after {waited:.1?}: {last}")]
     Timeout { waited: Duration, last: ApiError },
-    #[error("{object} still differs after {writes} writes ({fields}); is another node applying a different configuration?")]
+    #[error("{object} still differs after {writes} writes (last: {fields}); is another node applying a different configuration?")]
     NotConverged {
         object: String,
         writes: u32,
@@ -87,6 +87,6 @@ pub async fn reconcile(
     if plan.has_drift() || options.dry_run || !plan.writes() {
         return Ok(Outcome::new(plan, options.dry_run, false));
     }
-    apply::apply(&api, config, &plan, facts, options.timeout).await?;
+    apply::apply(&api, config, &plan, facts, &mut backoff).await?;
     Ok(Outcome::new(plan, false, true))
 }
