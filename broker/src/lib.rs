@@ -3,4 +3,5 @@
 
 pub mod checked;
 pub mod cli;
+pub mod provision;
 pub mod render;

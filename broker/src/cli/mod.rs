@@ -1,5 +1,6 @@
 //! Command-line interface of pier-broker.
 
+mod provision_cmd;
 mod render_cmd;
 mod validate_cmd;
 
@@ -30,6 +31,17 @@ pub enum Command {
     ///
     /// Exit status: 0 rendered, 1 invalid configuration, 2 could not run.
     Render(RenderArgs),
+    /// Create and update the declared JetStream streams and consumers on the cluster.
+    ///
+    /// Prints a plan (create, update, recreate, unchanged, drift, delete, unmanaged; field by
+    /// field), then applies it. A change that loses data or cannot be made in place is refused,
+    /// and then nothing at all is changed, unless its stream sets allow_destructive = true.
+    /// See docs/jetstream.md.
+    ///
+    /// Exit status: 0 the cluster matches (or would, with --dry-run), 1 invalid configuration
+    /// or changes refused, 2 could not run (server unreachable, JetStream unavailable past
+    /// [provision] timeout, request rejected).
+    Provision(ProvisionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +91,22 @@ pub struct RenderArgs {
     pub config: ConfigArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print the plan without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// The nats-server to talk to (default: this node's client_listen, on loopback when it
+    /// listens on every address).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+}
+
 /// Exit statuses shared by every command.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -90,5 +118,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate_cmd::run(&args),
         Command::Render(args) => render_cmd::run(&args),
+        Command::Provision(args) => provision_cmd::run(&args),
     }
 }

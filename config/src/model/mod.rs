@@ -5,6 +5,7 @@
 
 mod cluster;
 mod jetstream;
+mod provision;
 mod security;
 mod streams;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cluster::{Cluster, Peer, RouteAuth};
 pub use jetstream::{JetStream, SyncPolicy};
+pub use provision::{default_provision_timeout, default_prune, Provision};
 pub use security::{Client, Tls, User};
 pub use streams::{
     AckPolicy, Consumer, ConsumerKind, DeliverPolicy, Discard, Retention, Storage, Stream,
@@ -43,6 +45,8 @@ pub struct Config {
     pub client: Client,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub provision: Provision,
     #[serde(default)]
     pub streams: Vec<Stream>,
 }

@@ -32,6 +32,11 @@ pub struct Stream {
     pub duplicate_window: Option<Span>,
     #[serde(default)]
     pub placement_tags: Vec<String>,
+    /// Lets provisioning make changes that lose data or cannot be made in place (storage,
+    /// retention, fewer replicas, limits below current usage, ...): those streams and consumers
+    /// are updated or deleted and recreated. Off: such changes are refused.
+    #[serde(default)]
+    pub allow_destructive: bool,
     #[serde(default)]
     pub consumers: Vec<Consumer>,
 }

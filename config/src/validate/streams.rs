@@ -35,6 +35,8 @@ pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic
         check_consumers(context, &key, stream, out);
     }
     check_overlaps_between_streams(&config.streams, out);
+    check_deliver_cycles(&config.streams, out);
+    check_provision(config, out);
 }
 
 fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
@@ -90,6 +92,27 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
                 "two replicas cannot lose one: Raft needs a majority",
             )
             .hint("use 3 replicas (or 1)"),
+        );
+    }
+
+    if let (Some(window), Some(age)) = (stream.duplicate_window, stream.max_age) {
+        if !age.get().is_zero() && window > age {
+            out.push(Diagnostic::error(
+                format!("{key}.duplicate_window"),
+                format!("duplicate_window ({window}) is longer than max_age ({age}); nats-server refuses it"),
+            ));
+        }
+    }
+    if stream.allow_destructive {
+        out.push(
+            Diagnostic::warning(
+                format!("{key}.allow_destructive"),
+                format!(
+                    "provisioning may delete and recreate stream {:?} or its consumers, losing their messages and state",
+                    stream.name
+                ),
+            )
+            .hint("set it only for the change that needs it, and remove it once provisioned"),
         );
     }
 
@@ -340,5 +363,162 @@ fn check_overlaps_between_streams(streams: &[Stream], out: &mut Vec<Diagnostic>)
                 }
             }
         }
+    }
+}
+
+/// A push consumer delivering into a stream's own subjects would store its deliveries again.
+fn check_deliver_cycles(streams: &[Stream], out: &mut Vec<Diagnostic>) {
+    for (i, stream) in streams.iter().enumerate() {
+        for (j, consumer) in stream.consumers.iter().enumerate() {
+            let Some(deliver) = &consumer.deliver_subject else {
+                continue;
+            };
+            if subject::invalid_reason(deliver).is_some() {
+                continue;
+            }
+            if let Some(other) = streams
+                .iter()
+                .find(|s| s.subjects.iter().any(|s| subject::overlaps(deliver, s)))
+            {
+                out.push(
+                    Diagnostic::error(
+                        format!("streams[{i}].consumers[{j}].deliver_subject"),
+                        format!(
+                            "deliver_subject {deliver:?} of consumer {:?} is captured by stream {:?}: every delivery would be stored again",
+                            consumer.name, other.name
+                        ),
+                    )
+                    .hint("deliver to a subject outside every stream, e.g. \"deliver.<consumer>\""),
+                );
+            }
+        }
+    }
+}
+
+fn check_provision(config: &Config, out: &mut Vec<Diagnostic>) {
+    if config.provision.timeout.get().is_zero() {
+        out.push(Diagnostic::error(
+            "provision.timeout",
+            "the provisioning timeout cannot be zero",
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Source;
+
+    const CLUSTER: &str = r#"
+[node]
+name = "n1"
+
+[cluster]
+name = "c"
+
+[[cluster.peers]]
+name = "n1"
+address = "127.0.0.1:6222"
+
+[[cluster.peers]]
+name = "n2"
+address = "127.0.0.1:6223"
+
+[[cluster.peers]]
+name = "n3"
+address = "127.0.0.1:6224"
+"#;
+
+    fn errors(streams: &str) -> Vec<Diagnostic> {
+        let config = Source::from_text("pier.toml", format!("{CLUSTER}\n{streams}"))
+            .parse()
+            .expect("test config parses");
+        let mut out = Vec::new();
+        check(&config, &Context::default(), &mut out);
+        out.retain(Diagnostic::is_error);
+        out
+    }
+
+    fn keys(streams: &str) -> Vec<String> {
+        errors(streams).into_iter().map(|d| d.key).collect()
+    }
+
+    #[test]
+    fn the_seed_is_valid() {
+        let seed = r#"
+[[streams]]
+name = "LOGS"
+subjects = ["logs.>"]
+storage = "file"
+replicas = 3
+
+[[streams.consumers]]
+name = "pull-worker"
+type = "pull"
+ack_policy = "explicit"
+max_ack_pending = 50000
+"#;
+        assert_eq!(errors(seed), []);
+    }
+
+    #[test]
+    fn deliver_group_on_a_pull_consumer() {
+        let keys = keys(
+            "[[streams]]\nname = \"LOGS\"\nsubjects = [\"logs.>\"]\n\
+             [[streams.consumers]]\nname = \"w\"\ndeliver_group = \"workers\"\n",
+        );
+        assert_eq!(keys, ["streams[0].consumers[0].deliver_group"]);
+    }
+
+    #[test]
+    fn replicas_above_the_cluster_size() {
+        let keys = keys("[[streams]]\nname = \"LOGS\"\nsubjects = [\"logs.>\"]\nreplicas = 5\n");
+        assert_eq!(keys, ["streams[0].replicas"]);
+    }
+
+    #[test]
+    fn filter_outside_the_stream() {
+        let keys = keys(
+            "[[streams]]\nname = \"LOGS\"\nsubjects = [\"logs.>\"]\n\
+             [[streams.consumers]]\nname = \"w\"\nfilter_subjects = [\"metrics.>\"]\n",
+        );
+        assert_eq!(keys, ["streams[0].consumers[0].filter_subjects[0]"]);
+    }
+
+    #[test]
+    fn duplicate_names() {
+        let keys = keys(
+            "[[streams]]\nname = \"A\"\nsubjects = [\"a.>\"]\n\
+             [[streams.consumers]]\nname = \"w\"\n[[streams.consumers]]\nname = \"w\"\n\
+             [[streams]]\nname = \"A\"\nsubjects = [\"b.>\"]\n",
+        );
+        assert_eq!(keys, ["streams[0].consumers[1].name", "streams[1].name"]);
+    }
+
+    #[test]
+    fn work_queue_with_overlapping_filters() {
+        let keys = keys(
+            "[[streams]]\nname = \"JOBS\"\nsubjects = [\"jobs.>\"]\nretention = \"workqueue\"\n\
+             [[streams.consumers]]\nname = \"a\"\nfilter_subjects = [\"jobs.a.>\"]\n\
+             [[streams.consumers]]\nname = \"b\"\nfilter_subjects = [\"jobs.*.x\"]\n",
+        );
+        assert_eq!(keys, ["streams[0].consumers[1].filter_subjects"]);
+    }
+
+    #[test]
+    fn push_delivery_into_a_stream() {
+        let keys = keys(
+            "[[streams]]\nname = \"LOGS\"\nsubjects = [\"logs.>\"]\n\
+             [[streams.consumers]]\nname = \"p\"\ntype = \"push\"\ndeliver_subject = \"logs.out\"\n",
+        );
+        assert_eq!(keys, ["streams[0].consumers[0].deliver_subject"]);
+    }
+
+    #[test]
+    fn duplicate_window_longer_than_max_age() {
+        let keys = keys(
+            "[[streams]]\nname = \"LOGS\"\nsubjects = [\"logs.>\"]\nmax_age = \"1m\"\nduplicate_window = \"2m\"\n",
+        );
+        assert_eq!(keys, ["streams[0].duplicate_window"]);
     }
 }

@@ -1,0 +1,94 @@
+//! `pier-broker provision`: reconcile the declared streams and consumers with the cluster.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::{exit, Format, ProvisionArgs};
+use crate::checked::check;
+use crate::provision::{self, connect, Options};
+use crate::render::SecretFiles;
+
+pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
+    let checked = match check(&args.config.config, &args.config.server_choice()) {
+        Ok(checked) => checked,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(exit::CANNOT_RUN));
+        }
+    };
+    if checked.has_errors() {
+        for diagnostic in checked.errors() {
+            eprintln!("{diagnostic}");
+        }
+        eprintln!(
+            "error: {} is invalid; nothing provisioned",
+            checked.source.path.display()
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    }
+    for diagnostic in checked.warnings() {
+        // A binary pier cannot find or ask only matters to `run`: the server answers for itself.
+        if diagnostic.key != "node.nats_server" {
+            eprintln!("{diagnostic}");
+        }
+    }
+    let Some(config) = checked.config else {
+        return Ok(ExitCode::from(exit::INVALID));
+    };
+    let url = args
+        .server
+        .clone()
+        .unwrap_or_else(|| connect::default_url(&config));
+    let mut options = Options::from_config(&config);
+    options.dry_run = args.dry_run;
+
+    // Progress (creating, updating, retrying) goes to stderr; RUST_LOG=info or debug shows it.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let client = connect::connect(&url, &config, &SecretFiles).await?;
+        let outcome = provision::reconcile(&client, &config, &options).await;
+        // Flush so that nothing we sent is lost when the runtime stops; errors here change
+        // nothing about what was provisioned.
+        let _ = client.flush().await;
+        anyhow::Ok(outcome)
+    });
+    let outcome = match result {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => {
+            eprintln!("error: provisioning through {url}: {e}");
+            return Ok(ExitCode::from(exit::CANNOT_RUN));
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(exit::CANNOT_RUN));
+        }
+    };
+
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let mut json = serde_json::to_value(&outcome)?;
+            json["server"] = url.clone().into();
+            serde_json::to_writer_pretty(&mut stdout, &json)?;
+            writeln!(stdout)?;
+        }
+        Format::Text => outcome.write_text(&mut stdout)?,
+    }
+    Ok(ExitCode::from(if outcome.refused() {
+        exit::INVALID
+    } else {
+        exit::OK
+    }))
+}

@@ -1,0 +1,92 @@
+//! Declarative JetStream: the streams and consumers of pier.toml made real on the cluster.
+//!
+//! [`reconcile`] reads what the cluster has, plans field by field ([`plan::Plan`]), and applies
+//! the plan unless something in it would lose data or cannot be made in place without
+//! permission (`allow_destructive` on the stream). Applying converges each object with
+//! idempotent steps — read, compare, write, read again — so that the three nodes may all run it
+//! at once: "already exists", stale reads and a missing meta leader are retried, bounded by
+//! [`Options::timeout`].
+
+pub mod api;
+mod apply;
+pub mod connect;
+pub mod desired;
+pub mod diff;
+mod observe;
+pub mod plan;
+
+use std::time::Duration;
+
+use pier_config::{Config, ServerVersion};
+
+pub use api::ApiError;
+pub use plan::{Action, Outcome, Plan};
+
+/// How to reconcile; [`Options::from_config`] takes the `[provision]` section.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Plan only; change nothing.
+    pub dry_run: bool,
+    /// Delete streams and durable consumers absent from the configuration.
+    pub prune: bool,
+    /// How long to keep retrying transient failures (no meta leader, timeouts) overall.
+    pub timeout: Duration,
+}
+
+impl Options {
+    pub fn from_config(config: &Config) -> Self {
+        Options {
+            dry_run: false,
+            prune: config.provision.prune,
+            timeout: config.provision.timeout.get(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("gave up after {waited:.1?}: {last}")]
+    Timeout { waited: Duration, last: ApiError },
+    #[error("{object} still differs after {writes} writes (last: {fields}); is another node applying a different configuration?")]
+    NotConverged {
+        object: String,
+        writes: u32,
+        fields: String,
+    },
+    #[error("{object} changed on the server while provisioning and now needs changes that are not allowed: {fields}")]
+    Refused { object: String, fields: String },
+}
+
+/// Reads the cluster's JetStream state through `client`, plans, and applies the plan unless it
+/// is a dry run or refused. A refused plan is an `Ok` outcome with drift and nothing applied;
+/// `Err` means the cluster could not be read or written.
+pub async fn reconcile(
+    client: &async_nats::Client,
+    config: &Config,
+    options: &Options,
+) -> Result<Outcome, ProvisionError> {
+    let info = client.server_info();
+    let facts = diff::ServerFacts {
+        version: info.version.parse::<ServerVersion>().ok(),
+    };
+    let api = api::Api::new(async_nats::jetstream::new(client.clone()));
+    let mut backoff = apply::Backoff::new(options.timeout);
+    let streams = loop {
+        match observe::plan(&api, config, facts, options.prune).await {
+            Ok(streams) => break streams,
+            Err(e) => backoff.wait(e).await?,
+        }
+    };
+    let plan = Plan {
+        server_name: info.server_name.clone(),
+        server_version: info.version.clone(),
+        streams,
+    };
+    if plan.has_drift() || options.dry_run || !plan.writes() {
+        return Ok(Outcome::new(plan, options.dry_run, false));
+    }
+    apply::apply(&api, config, &plan, facts, &mut backoff).await?;
+    Ok(Outcome::new(plan, false, true))
+}

@@ -1,0 +1,37 @@
+use serde::{Deserialize, Serialize};
+
+use crate::units::Span;
+
+/// How `pier-broker provision` (and `run`, once the cluster has a meta leader) reconciles the
+/// declared `[[streams]]` with the cluster (`[provision]`).
+///
+/// Destructive changes are allowed per stream (`streams.allow_destructive`), never globally, so
+/// that allowing one stream to be recreated cannot put another at risk.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provision {
+    /// Delete streams absent from the configuration, and durable consumers absent from their
+    /// declared stream. Off: they are listed as unmanaged and left alone.
+    #[serde(default = "default_prune")]
+    pub prune: bool,
+    /// How long to keep retrying while JetStream has no meta leader or requests time out.
+    #[serde(default = "default_provision_timeout")]
+    pub timeout: Span,
+}
+
+impl Default for Provision {
+    fn default() -> Self {
+        Provision {
+            prune: default_prune(),
+            timeout: default_provision_timeout(),
+        }
+    }
+}
+
+pub fn default_prune() -> bool {
+    false
+}
+
+pub fn default_provision_timeout() -> Span {
+    Span(std::time::Duration::from_secs(60))
+}
