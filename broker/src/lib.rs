@@ -3,4 +3,6 @@
 
 pub mod checked;
 pub mod cli;
+pub mod monitor;
 pub mod render;
+pub mod supervise;

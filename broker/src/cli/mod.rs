@@ -1,6 +1,8 @@
 //! Command-line interface of pier-broker.
 
 mod render_cmd;
+mod run_cmd;
+mod status_cmd;
 mod validate_cmd;
 
 use std::path::PathBuf;
@@ -30,6 +32,18 @@ pub enum Command {
     ///
     /// Exit status: 0 rendered, 1 invalid configuration, 2 could not run.
     Render(RenderArgs),
+    /// Supervise nats-server in the foreground: render, check, start pinned and without
+    /// capabilities, report to systemd (Type=notify), reload on SIGHUP, lame duck on SIGTERM.
+    ///
+    /// Exit status: 0 stopped on SIGTERM/SIGINT, 1 invalid configuration, 2 could not run,
+    /// 3 nats-server exited on its own (systemd's Restart= applies).
+    Run(RunArgs),
+    /// Show this node and its view of the cluster: routes, JetStream meta leader, streams,
+    /// consumer lag.
+    ///
+    /// Exit status: 0 answered (with --wait-cluster: cluster formed), 1 --wait-cluster timed
+    /// out, 2 could not run or nats-server not reachable.
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +93,27 @@ pub struct RenderArgs {
     pub config: ConfigArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Wait until every configured peer is routed and JetStream has a meta leader (a rollout gate).
+    #[arg(long)]
+    pub wait_cluster: bool,
+    /// Seconds to wait with --wait-cluster (and at most per request otherwise).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
 /// Exit statuses shared by every command.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -90,5 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate_cmd::run(&args),
         Command::Render(args) => render_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
+        Command::Status(args) => status_cmd::run(&args),
     }
 }
