@@ -104,6 +104,32 @@ fn notify_sequence_reload_and_lame_duck_stop() {
     assert_eq!(supervisor.server_pid(Duration::from_secs(1)), Some(server));
     assert_eq!(live_max_payload(&node), Some(2 * 1024 * 1024));
 
+    // Valid for pier and for `nats-server -t`, but nats-server cannot reload a new server name:
+    // it keeps running as before and the live file goes back to what it runs.
+    let renamed = NodePorts {
+        name: "renamed".into(),
+        ..node.ports.clone()
+    };
+    let toml = node_toml(
+        &renamed,
+        &[],
+        &node.store_dir(),
+        NATS_2_15,
+        "[limits]\nmax_payload = \"2MiB\"\n",
+    );
+    std::fs::write(node.config_path(), toml).unwrap();
+    supervisor.signal(Signal::SIGHUP);
+    let ready = notify
+        .wait_for("READY=1", Duration::from_secs(20))
+        .expect("READY=1 after a reload nats-server refused");
+    let status = field(&ready, "STATUS").unwrap_or_default();
+    assert!(status.contains("did not load"), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(node.runtime_conf()).unwrap(),
+        before
+    );
+    assert!(alive(server));
+
     // Unparseable TOML is refused the same way.
     std::fs::write(node.config_path(), "[node\nname = ").unwrap();
     supervisor.signal(Signal::SIGHUP);

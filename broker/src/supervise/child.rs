@@ -64,17 +64,27 @@ pub fn spawn(spec: &ServerSpec) -> Result<tokio::process::Child, SpawnError> {
     let keep = spec
         .bind_low_ports
         .then_some(Capability::CAP_NET_BIND_SERVICE);
-    let drop: Vec<Capability> = caps::all()
-        .into_iter()
-        .filter(|c| Some(*c) != keep)
-        .collect();
-    // Without CAP_SETPCAP the bounding set cannot shrink; then there is nothing to drop anyway
-    // unless a file capability grants it, which pier's nats-server does not carry.
-    let can_drop_bounding =
-        caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false);
+    let unwanted = |set: CapSet| -> Vec<Capability> {
+        caps::read(None, set)
+            .map(|caps| caps.into_iter().filter(|c| Some(*c) != keep).collect())
+            .unwrap_or_default()
+    };
+    // Only capabilities actually held are dropped: under systemd the supervisor usually holds
+    // none, and then the child makes no capset call at all (the unit's filter denies it).
+    let ambient = unwanted(CapSet::Ambient);
+    let inheritable = unwanted(CapSet::Inheritable);
+    // Without CAP_SETPCAP the bounding set cannot shrink (and holds nothing usable for an
+    // unprivileged user): skip it rather than fail.
+    let bounding =
+        if caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false) {
+            unwanted(CapSet::Bounding)
+        } else {
+            Vec::new()
+        };
 
     // SAFETY: the closure runs in the forked child before exec. It only makes syscalls
-    // (prctl, sched_setaffinity, capget/capset) on data prepared before the fork.
+    // (prctl, sched_setaffinity, capget/capset) on data prepared before the fork; errors,
+    // which allocate, only on the way to failing the spawn.
     unsafe {
         command.pre_exec(move || {
             // If the supervisor dies without stopping it, nats-server stops too.
@@ -82,14 +92,14 @@ pub fn spawn(spec: &ServerSpec) -> Result<tokio::process::Child, SpawnError> {
             if let Some(affinity) = &affinity {
                 nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), affinity)?;
             }
-            for cap in &drop {
-                // Lowering ambient and inheritable capabilities never needs privilege.
-                let _ = caps::drop(None, CapSet::Ambient, *cap);
-                let _ = caps::drop(None, CapSet::Inheritable, *cap);
-                if can_drop_bounding && caps::has_cap(None, CapSet::Bounding, *cap).unwrap_or(false)
-                {
-                    caps::drop(None, CapSet::Bounding, *cap).map_err(std::io::Error::other)?;
-                }
+            for cap in &ambient {
+                caps::drop(None, CapSet::Ambient, *cap).map_err(std::io::Error::other)?;
+            }
+            for cap in &inheritable {
+                caps::drop(None, CapSet::Inheritable, *cap).map_err(std::io::Error::other)?;
+            }
+            for cap in &bounding {
+                caps::drop(None, CapSet::Bounding, *cap).map_err(std::io::Error::other)?;
             }
             Ok(())
         });
