@@ -6,6 +6,7 @@
 //! with a base nobody else uses, because cargo runs tests (and test binaries) in parallel.
 //! Blocks taken so far (add yours here):
 //! - 21000–21699: `run.rs` (supervisor tests)
+//! - 21700–21799: `journal.rs`
 //!
 //! Include with `mod support;` from a test file; not every test uses every helper.
 #![allow(dead_code)]
