@@ -400,3 +400,57 @@ fn three_nodes_form_a_cluster_on_2_15() {
 fn three_nodes_form_a_cluster_on_2_9() {
     three_nodes_form_a_cluster(21600, NATS_2_9);
 }
+
+/// As the unit's `User=pier` would: no capabilities to drop, and nothing may fail because of it.
+#[test]
+fn runs_unprivileged() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: switching to an unprivileged user needs root");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    let node = NodeDir::new(node_ports(21800, 0));
+    node.write_config(&[], NATS_2_15, "[resources]\ncpus = \"1\"\n");
+    let notify = NotifySocket::new();
+    for path in [
+        node.dir.path().to_owned(),
+        node.runtime_dir(),
+        node.config_path(),
+        notify.path().parent().unwrap().to_owned(),
+        notify.path().to_owned(),
+    ] {
+        nix::unistd::chown(&path, Some(nobody.uid), Some(nobody.gid)).unwrap();
+    }
+    let mut notify = notify;
+    let mut supervisor = Supervisor::start(&node, |cmd| {
+        use std::os::unix::process::CommandExt;
+        cmd.env("NOTIFY_SOCKET", notify.path())
+            .uid(nobody.uid.as_raw())
+            .gid(nobody.gid.as_raw());
+    });
+    notify
+        .wait_for("READY=1", READY_TIMEOUT)
+        .unwrap_or_else(|| panic!("no READY=1; log:\n{}", supervisor.log()));
+    let server = supervisor
+        .server_pid(Duration::from_secs(5))
+        .expect("nats-server");
+    let status = std::fs::read_to_string(format!("/proc/{server}/status")).unwrap();
+    assert_eq!(
+        status_value(&status, "Uid")
+            .unwrap()
+            .split_whitespace()
+            .next(),
+        Some("65534")
+    );
+    assert_eq!(
+        status_value(&status, "CapEff").as_deref(),
+        Some("0000000000000000")
+    );
+    let threads = thread_status_values(server, "Cpus_allowed_list");
+    assert!(threads.iter().all(|c| c == "1"), "{threads:?}");
+    supervisor.signal(Signal::SIGTERM);
+    let status = supervisor.wait_exit(STOP_TIMEOUT).expect("exit");
+    assert_eq!(status.code(), Some(0), "{}", supervisor.log());
+}

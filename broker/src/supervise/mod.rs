@@ -127,6 +127,8 @@ struct Shared {
     last_reload: Mutex<Option<String>>,
     /// A reload or stop owns STATUS= meanwhile.
     paused: std::sync::atomic::AtomicBool,
+    /// The peers routes should reach, as of the configuration nats-server runs.
+    expected_peers: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -137,6 +139,19 @@ impl Shared {
     fn set_last_reload(&self, text: String) {
         if let Ok(mut guard) = self.last_reload.lock() {
             *guard = Some(text);
+        }
+    }
+
+    fn expected_peers(&self) -> Vec<String> {
+        self.expected_peers
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+
+    fn set_expected_peers(&self, config: &Config) {
+        if let Ok(mut guard) = self.expected_peers.lock() {
+            *guard = config.route_peers().map(|p| p.name.clone()).collect();
         }
     }
 
@@ -218,12 +233,11 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
     });
     let monitor = Monitor::new(config.node.monitor_listen, probe_timeout);
     let shared = Arc::new(Shared::default());
-    let expected: Vec<String> = config.route_peers().map(|p| p.name.clone()).collect();
+    shared.set_expected_peers(config);
     let health = tokio::spawn(watch_health(
         monitor.clone(),
         notifier.clone(),
         shared.clone(),
-        expected,
     ));
 
     let mut supervisor = Supervisor {
@@ -315,6 +329,7 @@ impl Supervisor {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let now = self.config_load_time().await;
             if now.is_some() && now != before {
+                self.shared.set_expected_peers(&loaded.config);
                 self.prepared.loaded.config = loaded.config;
                 return Ok(());
             }
@@ -381,12 +396,7 @@ impl Supervisor {
 }
 
 /// Probes health on a steady beat: READY=1 after the first success, WATCHDOG=1 after each.
-async fn watch_health(
-    monitor: Monitor,
-    notifier: Notifier,
-    shared: Arc<Shared>,
-    expected: Vec<String>,
-) {
+async fn watch_health(monitor: Monitor, notifier: Notifier, shared: Arc<Shared>) {
     let steady = notifier
         .watchdog()
         .map_or(STEADY_PROBE, |w| (w / 2).min(STEADY_PROBE));
@@ -410,7 +420,7 @@ async fn watch_health(
                     tracing::info!("nats-server answers health checks again");
                     failing = false;
                 }
-                let status = status_text(&monitor, &shared, &expected).await;
+                let status = status_text(&monitor, &shared).await;
                 if !ready {
                     ready = true;
                     tracing::info!("nats-server is ready: {status}");
@@ -436,11 +446,12 @@ async fn watch_health(
     }
 }
 
-async fn status_text(monitor: &Monitor, shared: &Shared, expected: &[String]) -> String {
+async fn status_text(monitor: &Monitor, shared: &Shared) -> String {
     let monitor = monitor.clone();
+    let expected = shared.expected_peers();
     let snapshot = tokio::task::spawn_blocking(move || monitor.snapshot(false)).await;
     let mut text = match snapshot {
-        Ok(Ok(snapshot)) => summarize(&snapshot, expected).status_line(),
+        Ok(Ok(snapshot)) => summarize(&snapshot, &expected).status_line(),
         Ok(Err(e)) => format!("monitoring incomplete: {e}"),
         Err(e) => format!("monitoring incomplete: {e}"),
     };

@@ -5,7 +5,7 @@
 //! Ports: every test that starts servers takes its own block of 100 ports from [`node_ports`]
 //! with a base nobody else uses, because cargo runs tests (and test binaries) in parallel.
 //! Blocks taken so far (add yours here):
-//! - 21000–21699: `run.rs` (supervisor tests)
+//! - 21000–21699, 21800–21899: `run.rs` (supervisor tests)
 //! - 21700–21799: `journal.rs`
 //!
 //! Include with `mod support;` from a test file; not every test uses every helper.
