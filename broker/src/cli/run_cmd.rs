@@ -17,6 +17,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // it must stay light on the housekeeping cores.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(4)
         .build()?;
     let outcome = runtime.block_on(supervise::run(prepared));
     // Blocking probes of a hung nats-server may still be waiting out their timeout.

@@ -120,19 +120,22 @@ fn write_text(out: &mut impl Write, view: &NodeView, formed: bool) -> std::io::R
     if js.enabled && js.cluster_size == 0 {
         writeln!(
             out,
-            "JetStream: standalone, {} streams, {} consumers, {} messages, {} bytes",
-            js.streams, js.consumers, js.messages, js.bytes
+            "JetStream: standalone, {}, {}, {}, {}",
+            count(js.streams, "stream"),
+            count(js.consumers, "consumer"),
+            count(js.messages, "message"),
+            count(js.bytes, "byte")
         )?;
     } else if js.enabled {
         writeln!(
             out,
-            "JetStream: meta leader {}, cluster size {}, {} streams, {} consumers, {} messages, {} bytes",
+            "JetStream: meta leader {}, cluster size {}, {}, {}, {}, {}",
             js.meta_leader.as_deref().unwrap_or("unknown"),
             js.cluster_size,
-            js.streams,
-            js.consumers,
-            js.messages,
-            js.bytes
+            count(js.streams, "stream"),
+            count(js.consumers, "consumer"),
+            count(js.messages, "message"),
+            count(js.bytes, "byte")
         )?;
         for peer in &js.peers {
             writeln!(
@@ -150,12 +153,12 @@ fn write_text(out: &mut impl Write, view: &NodeView, formed: bool) -> std::io::R
     for stream in &view.streams {
         writeln!(
             out,
-            "Stream {} (R{}, leader {}): {} messages, {} bytes",
+            "Stream {} (R{}, leader {}): {}, {}",
             stream.name,
             stream.replicas,
             stream.leader.as_deref().unwrap_or("-"),
-            stream.messages,
-            stream.bytes
+            count(stream.messages, "message"),
+            count(stream.bytes, "byte")
         )?;
         for c in &stream.consumers {
             writeln!(
@@ -170,4 +173,8 @@ fn write_text(out: &mut impl Write, view: &NodeView, formed: bool) -> std::io::R
         "Cluster: {}",
         if formed { "formed" } else { "NOT formed" }
     )
+}
+
+fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }

@@ -279,4 +279,66 @@ mod tests {
         assert!(!view.routes.all_routed);
         assert_eq!(view.status_line(), "routes 1/2, meta leader n1, 1 stream");
     }
+
+    /// Answers captured from a live three-node cluster (node n1) with stream LOGS (R3), five
+    /// messages and the durable pull consumer pull-worker.
+    fn captured(version: &str) -> Snapshot {
+        let read = |name: &str| -> serde_json::Value {
+            let path = format!(
+                "{}/src/monitor/testdata/{name}.{version}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        Snapshot {
+            varz: serde_json::from_value(read("varz")).unwrap(),
+            routez: serde_json::from_value(read("routez")).unwrap(),
+            jsz: serde_json::from_value(read("jsz")).unwrap(),
+            health: serde_json::from_value(read("healthz")).unwrap(),
+        }
+    }
+
+    #[test]
+    fn captured_2_15_cluster_is_formed() {
+        let view = summarize(&captured("2.15.1"), &["n2".into(), "n3".into()]);
+        assert_eq!(
+            (view.server.as_str(), view.version.as_str()),
+            ("n1", "2.15.1")
+        );
+        assert!(view.healthy);
+        assert_eq!(view.routes.routed, ["n2", "n3"]);
+        assert_eq!(view.routes.connections, 8);
+        assert!(view.jetstream.enabled);
+        assert_eq!(view.jetstream.meta_leader.as_deref(), Some("n2"));
+        assert_eq!(view.jetstream.cluster_size, 3);
+        assert_eq!(view.streams.len(), 1);
+        let logs = &view.streams[0];
+        assert_eq!(
+            (logs.name.as_str(), logs.replicas, logs.messages),
+            ("LOGS", 3, 5)
+        );
+        assert_eq!(logs.leader.as_deref(), Some("n1"));
+        assert_eq!(logs.consumers[0].name, "pull-worker");
+        assert!(view.cluster_formed(true));
+        assert_eq!(view.status_line(), "routes 2/2, meta leader n2, 1 stream");
+    }
+
+    #[test]
+    fn captured_2_9_cluster_is_formed_without_route_names() {
+        let view = summarize(&captured("2.9.10"), &["n2".into(), "n3".into()]);
+        assert_eq!(view.version, "2.9.10");
+        assert_eq!(view.routes.routed.len(), 2);
+        assert!(view.routes.all_routed);
+        assert_eq!(view.jetstream.meta_leader.as_deref(), Some("n1"));
+        let logs = &view.streams[0];
+        assert_eq!((logs.replicas, logs.leader.as_deref()), (3, Some("n2")));
+        assert_eq!(logs.consumers[0].pending, 5);
+        assert!(view.cluster_formed(true));
+        // A third peer that is not routed keeps the gate closed.
+        let view = summarize(
+            &captured("2.9.10"),
+            &["n2".into(), "n3".into(), "n4".into()],
+        );
+        assert!(!view.cluster_formed(true));
+    }
 }
