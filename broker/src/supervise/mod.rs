@@ -209,7 +209,16 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
         .any(|a| a.port() < 1024),
     };
     let mut child = child::spawn(&spec)?;
-    let pid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
+    // Never 0: kill(0, ...) would signal the supervisor's own process group.
+    let pid = match child.id().and_then(|id| i32::try_from(id).ok()) {
+        Some(id) if id > 0 => Pid::from_raw(id),
+        _ => {
+            let status = child.wait().await;
+            return Ok(Outcome::ServerDied(format!(
+                "nats-server exited at once: {status:?}"
+            )));
+        }
+    };
     let server = config.node.name.clone();
     let mut log_tasks = Vec::new();
     if let Some(stderr) = child.stderr.take() {
