@@ -238,7 +238,8 @@ fn watchdog_pings_stop_while_nats_server_is_stopped() {
 fn nats_server_runs_pinned_without_capabilities() {
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
     assert_eq!(online.trim(), "0-1", "this test expects a two-core machine");
-    let extra = "[resources]\ncpus = \"1\"\nmemory_limit = \"256MiB\"\n";
+    let extra = "[resources]\ncpus = \"1\"\nmemory_limit = \"256MiB\"\n\n\
+                 [limits]\nlame_duck_duration = \"30s\"\nlame_duck_grace_period = \"2s\"\n";
     let (_node, mut notify, mut supervisor) = start_standalone(21300, NATS_2_15, extra, &[]);
     notify
         .wait_for("READY=1", READY_TIMEOUT)
@@ -266,9 +267,42 @@ fn nats_server_runs_pinned_without_capabilities() {
     assert!(environ.split('\0').any(|v| v == "GOMEMLIMIT=268435456"));
     assert!(!environ.split('\0').any(|v| v.starts_with("NOTIFY_SOCKET=")));
 
+    // With a client connected, lame duck waits out the grace period before closing it; the
+    // supervisor waits for nats-server rather than killing it.
+    let client = connect_client(node_ports(21300, 0).client);
+    let stopping = Instant::now();
     supervisor.signal(Signal::SIGINT);
     let status = supervisor.wait_exit(STOP_TIMEOUT).expect("exit");
+    eprintln!(
+        "stop with one client connected (grace 2s) took {:.2}s",
+        stopping.elapsed().as_secs_f64()
+    );
     assert_eq!(status.code(), Some(0));
+    let log = supervisor.log();
+    let closing = log
+        .find("Closing existing clients")
+        .expect("clients closed");
+    let stopped = log.find("nats-server stopped after").expect("stop logged");
+    assert!(closing < stopped, "{log}");
+    assert!(log[stopped..].contains("exit status: 0"), "{log}");
+    drop(client);
+}
+
+/// A raw NATS client connection: CONNECT, then a PING answered with PONG.
+fn connect_client(port: u16) -> std::net::TcpStream {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO"), "{line}");
+    stream
+        .write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        .unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("PONG"), "{line}");
+    stream
 }
 
 #[test]
