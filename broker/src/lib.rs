@@ -4,4 +4,6 @@
 pub mod checked;
 pub mod cli;
 pub mod provision;
+pub mod monitor;
 pub mod render;
+pub mod supervise;

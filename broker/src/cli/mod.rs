@@ -2,6 +2,8 @@
 
 mod provision_cmd;
 mod render_cmd;
+mod run_cmd;
+mod status_cmd;
 mod validate_cmd;
 
 use std::path::PathBuf;
@@ -42,6 +44,18 @@ pub enum Command {
     /// or changes refused, 2 could not run (server unreachable, JetStream unavailable past
     /// [provision] timeout, request rejected).
     Provision(ProvisionArgs),
+    /// Supervise nats-server in the foreground: render, check, start pinned and without
+    /// capabilities, report to systemd (Type=notify), reload on SIGHUP, lame duck on SIGTERM.
+    ///
+    /// Exit status: 0 stopped on SIGTERM/SIGINT, 1 invalid configuration, 2 could not run,
+    /// 3 nats-server exited on its own (systemd's Restart= applies).
+    Run(RunArgs),
+    /// Show this node and its view of the cluster: routes, JetStream meta leader, streams,
+    /// consumer lag.
+    ///
+    /// Exit status: 0 answered (with --wait-cluster: cluster formed), 1 --wait-cluster timed
+    /// out, 2 could not run or nats-server not reachable.
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +121,27 @@ pub struct ProvisionArgs {
     pub server: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Wait until every configured peer is routed and JetStream has a meta leader (a rollout gate).
+    #[arg(long)]
+    pub wait_cluster: bool,
+    /// Seconds to wait with --wait-cluster (and at most per request otherwise).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
 /// Exit statuses shared by every command.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -119,5 +154,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate_cmd::run(&args),
         Command::Render(args) => render_cmd::run(&args),
         Command::Provision(args) => provision_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
+        Command::Status(args) => status_cmd::run(&args),
     }
 }

@@ -1,0 +1,41 @@
+//! `pier-broker run`: supervise nats-server in the foreground (systemd's Type=notify main process).
+
+use std::process::ExitCode;
+
+use super::{exit, RunArgs};
+use crate::supervise::{self, Outcome, SuperviseError};
+
+/// nats-server exited without being asked to: systemd's Restart= takes over.
+pub const SERVER_DIED: u8 = 3;
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let prepared = match supervise::prepare(&args.config.config, args.config.server_choice()) {
+        Ok(prepared) => prepared,
+        Err(e) => return Ok(failed(&e)),
+    };
+    // One thread for the supervisor's own work (plus tokio's pool for blocking HTTP probes):
+    // it must stay light on the housekeeping cores.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()?;
+    let outcome = runtime.block_on(supervise::run(prepared));
+    // Blocking probes of a hung nats-server may still be waiting out their timeout.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match outcome {
+        Ok(Outcome::Stopped) => Ok(ExitCode::from(exit::OK)),
+        Ok(Outcome::ServerDied(_)) => Ok(ExitCode::from(SERVER_DIED)),
+        Err(e) => Ok(failed(&e)),
+    }
+}
+
+fn failed(e: &SuperviseError) -> ExitCode {
+    tracing::error!("{e}");
+    ExitCode::from(match e {
+        SuperviseError::Invalid(_) | SuperviseError::Render { .. } => exit::INVALID,
+        SuperviseError::RuntimeFile(supervise::runtime_file::RuntimeFileError::Refused {
+            ..
+        }) => exit::INVALID,
+        _ => exit::CANNOT_RUN,
+    })
+}

@@ -1,0 +1,138 @@
+//! The parts of nats-server's monitoring answers pier reads. Every field has a default: 2.9 and
+//! 2.15 answer with different fields, and a missing one must not fail a health check.
+
+use serde::{Deserialize, Serialize};
+
+/// `/healthz`: `{"status":"ok"}` or `{"status":"unavailable","error":"..."}`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Health {
+    pub status: String,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub http_status: u16,
+}
+
+impl Health {
+    pub fn is_ok(&self) -> bool {
+        self.status == "ok" && (self.http_status == 200 || self.http_status == 0)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Varz {
+    pub server_id: String,
+    pub server_name: String,
+    pub version: String,
+    pub uptime: String,
+    pub connections: u64,
+    pub config_load_time: String,
+    pub start: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Routez {
+    pub num_routes: u64,
+    pub routes: Vec<RouteInfo>,
+}
+
+/// One route connection. Since 2.10 a peer has several (a pool, plus pinned accounts), and
+/// `remote_name` says which peer; 2.9 only gives the peer's server id.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RouteInfo {
+    pub rid: u64,
+    pub remote_id: String,
+    pub remote_name: Option<String>,
+    pub did_solicit: bool,
+    pub ip: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Jsz {
+    pub disabled: bool,
+    pub config: Option<serde_json::Value>,
+    pub streams: u64,
+    pub consumers: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    pub meta_cluster: Option<MetaCluster>,
+    pub account_details: Vec<AccountDetail>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetaCluster {
+    pub name: Option<String>,
+    pub leader: Option<String>,
+    pub cluster_size: u64,
+    /// The other members as this node sees them (the node itself is not listed).
+    pub replicas: Vec<MetaPeer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetaPeer {
+    pub name: String,
+    pub current: bool,
+    pub offline: bool,
+    /// Nanoseconds since the peer was last heard from.
+    pub active: i64,
+    pub lag: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AccountDetail {
+    pub name: String,
+    pub stream_detail: Vec<StreamDetail>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StreamDetail {
+    pub name: String,
+    pub cluster: Option<StreamCluster>,
+    pub state: StreamState,
+    pub consumer_detail: Vec<ConsumerDetail>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StreamCluster {
+    pub leader: Option<String>,
+    pub replicas: Vec<MetaPeer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StreamState {
+    pub messages: u64,
+    pub bytes: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub consumer_count: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ConsumerDetail {
+    pub name: String,
+    pub num_pending: u64,
+    pub num_ack_pending: u64,
+    pub num_redelivered: u64,
+    pub num_waiting: u64,
+    pub delivered: SequenceInfo,
+    pub ack_floor: SequenceInfo,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SequenceInfo {
+    pub consumer_seq: u64,
+    pub stream_seq: u64,
+}

@@ -1,0 +1,60 @@
+//! systemd's notify protocol; every call is a no-op when NOTIFY_SOCKET is not set.
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    enabled: bool,
+    watchdog: Option<Duration>,
+}
+
+impl Notifier {
+    pub fn from_env() -> Self {
+        Notifier {
+            enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
+            watchdog: sd_notify::watchdog_enabled(),
+        }
+    }
+
+    /// systemd's watchdog timeout (WATCHDOG_USEC), when it asked for pings.
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog.filter(|_| self.enabled)
+    }
+
+    pub fn ready(&self, status: &str) {
+        self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    pub fn status(&self, status: &str) {
+        self.send(&[NotifyState::Status(status)]);
+    }
+
+    pub fn watchdog_ping(&self) {
+        if self.watchdog().is_some() {
+            self.send(&[NotifyState::Watchdog]);
+        }
+    }
+
+    /// RELOADING=1 with the CLOCK_MONOTONIC timestamp systemd wants for Type=notify-reload.
+    pub fn reloading(&self) {
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => self.send(&[NotifyState::Reloading, now]),
+            Err(_) => self.send(&[NotifyState::Reloading]),
+        }
+    }
+
+    pub fn stopping(&self, status: &str) {
+        self.send(&[NotifyState::Stopping, NotifyState::Status(status)]);
+    }
+
+    fn send(&self, states: &[NotifyState]) {
+        if !self.enabled {
+            return;
+        }
+        if let Err(e) = sd_notify::notify(states) {
+            tracing::warn!("cannot notify systemd: {e}");
+        }
+    }
+}
