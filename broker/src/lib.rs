@@ -3,7 +3,7 @@
 
 pub mod checked;
 pub mod cli;
-pub mod provision;
 pub mod monitor;
+pub mod provision;
 pub mod render;
 pub mod supervise;

@@ -321,8 +321,22 @@ fn invalid_config_is_refused_before_start() {
 fn three_nodes_form_a_cluster(base: u16, nats_server: &str) {
     let ports: Vec<NodePorts> = (0..3).map(|i| node_ports(base, i)).collect();
     let nodes: Vec<NodeDir> = ports.iter().cloned().map(NodeDir::new).collect();
+    // The seed's stream and consumer, which every supervisor provisions once a meta leader exists.
+    let streams = r#"
+[[streams]]
+name = "LOGS"
+subjects = ["logs.>"]
+storage = "file"
+replicas = 3
+
+[[streams.consumers]]
+name = "pull-worker"
+type = "pull"
+ack_policy = "explicit"
+max_ack_pending = 50000
+"#;
     for node in &nodes {
-        node.write_config(&ports, nats_server, "");
+        node.write_config(&ports, nats_server, streams);
     }
     let mut sockets = Vec::new();
     let mut supervisors = Vec::new();
@@ -396,18 +410,45 @@ fn three_nodes_form_a_cluster(base: u16, nats_server: &str) {
     assert_eq!(status.code(), Some(0));
     assert!(text.contains("Cluster: formed"), "{text}");
 
-    // STATUS= follows the cluster: eventually every node reports both routes.
+    // STATUS= follows the cluster: eventually every node reports both routes and that the
+    // declared streams are provisioned, all three having reconciled at once.
     for (i, notify) in sockets.iter_mut().enumerate() {
-        let until = Instant::now() + Duration::from_secs(20);
+        let until = Instant::now() + Duration::from_secs(30);
         let mut seen = false;
         while Instant::now() < until && !seen {
             for datagram in notify.collect(Duration::from_millis(500)) {
-                seen |= field(&datagram, "STATUS")
-                    .is_some_and(|s| s.starts_with("routes 2/2, meta leader"));
+                seen |= field(&datagram, "STATUS").is_some_and(|s| {
+                    s.starts_with("routes 2/2, meta leader") && s.contains("; provisioned (")
+                });
             }
         }
-        assert!(seen, "node {i}: {:?}", notify.received);
+        assert!(
+            seen,
+            "node {i}: {:?}\n{}",
+            notify.received,
+            supervisors[i].log()
+        );
+        assert!(
+            !supervisors[i].log().contains("provisioning failed"),
+            "{}",
+            supervisors[i].log()
+        );
     }
+    let (status, out) = pier_broker_output(
+        &["status", "--config", config, "--format", "json"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(status.code(), Some(0), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let streams = report["node"]["streams"]
+        .as_array()
+        .expect("streams in status");
+    let logs = streams
+        .iter()
+        .find(|s| s["name"] == "LOGS")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(logs["replicas"], 3, "{out}");
+    assert_eq!(logs["consumers"][0]["name"], "pull-worker", "{out}");
 
     let stopping = Instant::now();
     for supervisor in &supervisors {

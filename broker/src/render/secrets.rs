@@ -10,7 +10,7 @@ pub struct SecretError {
 }
 
 /// Supplies the contents of `*_file` secrets while rendering.
-pub trait Secrets {
+pub trait Secrets: Send + Sync {
     fn read(&self, path: &Path) -> Result<String, SecretError>;
 }
 

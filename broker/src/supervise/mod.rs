@@ -6,6 +6,7 @@ pub mod child;
 pub mod logs;
 pub mod notify;
 pub mod placement;
+mod provisioner;
 pub mod runtime_file;
 
 use std::path::{Path, PathBuf};
@@ -125,6 +126,7 @@ pub fn prepare(config_path: &Path, choice: ServerChoice) -> Result<Prepared, Sup
 #[derive(Default)]
 struct Shared {
     last_reload: Mutex<Option<String>>,
+    last_provision: Mutex<Option<String>>,
     /// A reload or stop owns STATUS= meanwhile.
     paused: std::sync::atomic::AtomicBool,
     /// The peers routes should reach, as of the configuration nats-server runs.
@@ -138,6 +140,19 @@ impl Shared {
 
     fn set_last_reload(&self, text: String) {
         if let Ok(mut guard) = self.last_reload.lock() {
+            *guard = Some(text);
+        }
+    }
+
+    fn last_provision(&self) -> Option<String> {
+        self.last_provision
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or(None)
+    }
+
+    fn set_last_provision(&self, text: String) {
+        if let Ok(mut guard) = self.last_provision.lock() {
             *guard = Some(text);
         }
     }
@@ -174,6 +189,7 @@ struct Supervisor {
     child: tokio::process::Child,
     pid: Pid,
     log_tasks: Vec<JoinHandle<()>>,
+    provisioning: JoinHandle<()>,
 }
 
 pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
@@ -249,6 +265,12 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
         shared.clone(),
     ));
 
+    let provisioning = tokio::spawn(provisioner::provision_when_ready(
+        config.clone(),
+        monitor.clone(),
+        shared.clone(),
+    ));
+
     let mut supervisor = Supervisor {
         prepared,
         runtime,
@@ -258,6 +280,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
         child,
         pid,
         log_tasks,
+        provisioning,
     };
     let signal_name = loop {
         tokio::select! {
@@ -278,6 +301,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
         }
     };
     health.abort();
+    supervisor.provisioning.abort();
     supervisor.stop(signal_name).await;
     Ok(Outcome::Stopped)
 }
@@ -340,6 +364,13 @@ impl Supervisor {
             if now.is_some() && now != before {
                 self.shared.set_expected_peers(&loaded.config);
                 self.prepared.loaded.config = loaded.config;
+                // The declared streams may have changed with the file: reconcile them again.
+                self.provisioning.abort();
+                self.provisioning = tokio::spawn(provisioner::provision_when_ready(
+                    self.prepared.loaded.config.clone(),
+                    self.monitor.clone(),
+                    self.shared.clone(),
+                ));
                 return Ok(());
             }
         }
@@ -464,9 +495,12 @@ async fn status_text(monitor: &Monitor, shared: &Shared) -> String {
         Ok(Err(e)) => format!("monitoring incomplete: {e}"),
         Err(e) => format!("monitoring incomplete: {e}"),
     };
-    if let Some(reload) = shared.last_reload() {
+    for extra in [shared.last_provision(), shared.last_reload()]
+        .into_iter()
+        .flatten()
+    {
         text.push_str("; ");
-        text.push_str(&reload);
+        text.push_str(&extra);
     }
     text
 }

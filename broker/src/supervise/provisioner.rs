@@ -1,0 +1,84 @@
+//! Provisioning from the supervisor: once the cluster has a JetStream meta leader, the declared
+//! streams and consumers are reconciled. Every node does this; reconcile is idempotent and
+//! tolerant of the others doing it at the same time (see docs/jetstream.md).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pier_config::Config;
+
+use super::Shared;
+use crate::monitor::Monitor;
+use crate::provision::{self, connect, Options};
+use crate::render::SecretFiles;
+
+/// How often the meta leader is looked for while the cluster forms.
+const LEADER_POLL: Duration = Duration::from_secs(1);
+
+/// Waits for a meta leader, then reconciles; the result is logged and shown in STATUS.
+pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, shared: Arc<Shared>) {
+    if config.streams.is_empty() && !config.provision.prune {
+        return;
+    }
+    let mut waiting_logged = false;
+    loop {
+        let monitor = monitor.clone();
+        let leader = tokio::task::spawn_blocking(move || monitor.jsz(false))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|jsz| jsz.meta_cluster.and_then(|m| m.leader))
+            .filter(|leader| !leader.is_empty());
+        if leader.is_some() || config.cluster.is_none() {
+            break;
+        }
+        if !waiting_logged {
+            tracing::info!("provisioning waits for the JetStream meta leader");
+            shared.set_last_provision("provisioning waits for a meta leader".into());
+            waiting_logged = true;
+        }
+        tokio::time::sleep(LEADER_POLL).await;
+    }
+
+    let text = match reconcile(&config).await {
+        Ok(outcome) if outcome.refused() => {
+            let s = outcome.summary;
+            tracing::error!(
+                "provisioning refused {} change(s) that lose data or cannot be made in place; nothing applied (pier-broker provision --dry-run shows them)",
+                s.drift
+            );
+            format!("provisioning REFUSED ({} drift)", s.drift)
+        }
+        Ok(outcome) => {
+            let s = outcome.summary;
+            tracing::info!(
+                "provisioned: {} created, {} updated, {} recreated, {} unchanged, {} deleted",
+                s.create,
+                s.update,
+                s.recreate,
+                s.unchanged,
+                s.delete
+            );
+            format!(
+                "provisioned ({} created, {} updated, {} unchanged)",
+                s.create + s.recreate,
+                s.update,
+                s.unchanged
+            )
+        }
+        Err(e) => {
+            tracing::error!("provisioning failed: {e}");
+            format!("provisioning FAILED: {e}")
+        }
+    };
+    shared.set_last_provision(text);
+}
+
+async fn reconcile(config: &Config) -> anyhow::Result<provision::Outcome> {
+    let url = connect::default_url(config);
+    let client = connect::connect(&url, config, &SecretFiles).await?;
+    let outcome = provision::reconcile(&client, config, &Options::from_config(config)).await?;
+    // Best effort: the supervisor's connection is not kept open between reconciles.
+    let _ = client.drain().await;
+    Ok(outcome)
+}
