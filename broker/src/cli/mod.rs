@@ -1,5 +1,6 @@
 //! Command-line interface of pier-broker.
 
+mod bench_cmd;
 mod render_cmd;
 mod validate_cmd;
 
@@ -30,6 +31,12 @@ pub enum Command {
     ///
     /// Exit status: 0 rendered, 1 invalid configuration, 2 could not run.
     Render(RenderArgs),
+    /// Load a running cluster: push (queue group), pull (JetStream) or mixed traffic; report
+    /// msg/s, bytes/s, latency percentiles and whether every message arrived exactly once.
+    ///
+    /// Exit status: 0 every message received and acknowledged, 1 messages missing,
+    /// duplicated or unacknowledged, or errors during the run, 2 could not run.
+    Bench(bench_cmd::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,5 +97,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate_cmd::run(&args),
         Command::Render(args) => render_cmd::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     }
 }
