@@ -44,6 +44,18 @@ impl Mode {
     }
 }
 
+/// How pull workers ask for messages; both request batches of `batch` messages that wait at
+/// most `fetch_wait` on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PullStyle {
+    /// One request at a time (`consumer.batch()`): fetch, process, fetch again.
+    Fetch,
+    /// Pipelined requests on one subscription (`consumer.stream()`): the next batch is asked
+    /// for before the current one is done.
+    Consume,
+}
+
 /// How long each workload publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Amount {
@@ -73,6 +85,7 @@ pub struct Options {
     pub batch: usize,
     /// How long a pull request may wait on the server for its batch to fill.
     pub fetch_wait: Duration,
+    pub pull_style: PullStyle,
     /// Subject of push traffic.
     pub push_subject: String,
     pub queue_group: String,
@@ -107,6 +120,7 @@ impl Default for Options {
             subscribers: 4,
             batch: 128,
             fetch_wait: Duration::from_millis(500),
+            pull_style: PullStyle::Fetch,
             push_subject: "jobs.process".to_owned(),
             queue_group: "worker-group".to_owned(),
             stream: "LOGS".to_owned(),
@@ -278,7 +292,12 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
 /// [`run`] on a fresh two-worker runtime, for callers without one.
 pub fn run_blocking(options: &Options) -> Result<Report, BenchError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(
+            std::env::var("PIER_BENCH_WORKERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2),
+        )
         .enable_all()
         .build()
         .map_err(|e| BenchError::nats("cannot start the async runtime", e))?;

@@ -21,13 +21,15 @@ use super::push::{schedule_for, Published};
 use super::report::{PullReport, WorkloadReport};
 use super::schedule::Schedule;
 use super::stats::{ErrorLog, Latency, Recorder, Throughput};
-use super::{wait, BenchError, Clock, Options};
+use super::{wait, BenchError, Clock, Options, PullStyle};
 
 /// Unacknowledged messages a consumer bench creates may have; far above workers × batch so
 /// that it never throttles delivery.
 const MAX_ACK_PENDING: i64 = 50_000;
 /// How long to wait for the acks sent by the workers to show up in the consumer's state.
 const ACK_SETTLE: Duration = Duration::from_secs(5);
+/// How often a consuming worker checks whether the run is over.
+const STOP_POLL: Duration = Duration::from_millis(20);
 
 /// The stream and consumer a run uses, and whether bench made them (and so removes them).
 struct Target {
@@ -83,6 +85,7 @@ async fn measure(
             consumer,
             batch: options.batch,
             fetch_wait: options.fetch_wait,
+            style: options.pull_style,
             stop: stop.clone(),
             slot: progress.consumed.slot(),
             recorder: Recorder::new()?,
@@ -374,23 +377,16 @@ struct Worker {
     consumer: PullConsumer,
     batch: usize,
     fetch_wait: Duration,
+    style: PullStyle,
     stop: Arc<AtomicBool>,
     slot: Arc<Slot>,
     recorder: Recorder,
 }
 
-struct Consumed {
-    recorder: Recorder,
-    acked: u64,
-    errors: ErrorLog,
-}
-
 impl Worker {
-    /// Fetches batches until told to stop, acknowledging every message. Acks are queued
-    /// publishes (not round trips), so they pipeline behind the fetches.
-    async fn run(mut self, clock: Clock) -> Consumed {
-        let mut errors = ErrorLog::default();
-        let mut acked = 0;
+    /// One pull request at a time: ask for a batch, take what arrives within the wait,
+    /// repeat.
+    async fn fetch_batches(&mut self, clock: Clock, acked: &mut u64, errors: &mut ErrorLog) {
         while !self.stop.load(Ordering::Relaxed) {
             let batch = self
                 .consumer
@@ -408,24 +404,87 @@ impl Worker {
                 }
             };
             while let Some(message) = batch.next().await {
-                let message = match message {
-                    Ok(message) => message,
-                    Err(e) => {
-                        errors.push(format!("fetch: {e}"));
-                        continue;
-                    }
-                };
-                self.recorder.record(&message.payload, clock.now_ns());
-                if message.info().is_ok_and(|info| info.delivered > 1) {
-                    self.recorder.redeliveries += 1;
-                }
-                match message.ack().await {
-                    Ok(()) => acked += 1,
-                    Err(e) => errors.push(format!("ack: {e}")),
-                }
-                self.slot
-                    .set(self.recorder.messages - self.recorder.seen.duplicates);
+                self.handle(message, clock, acked, errors).await;
             }
+        }
+    }
+
+    /// Pull requests of the same size and wait, pipelined: the client asks for the next batch
+    /// while the current one is still arriving.
+    async fn consume(&mut self, clock: Clock, acked: &mut u64, errors: &mut ErrorLog) {
+        let messages = self
+            .consumer
+            .stream()
+            .max_messages_per_batch(self.batch)
+            .expires(self.fetch_wait)
+            .messages()
+            .await;
+        let mut messages = match messages {
+            Ok(messages) => messages,
+            Err(e) => {
+                errors.push(format!("consume: {e}"));
+                return;
+            }
+        };
+        let mut tick = tokio::time::interval(STOP_POLL);
+        loop {
+            tokio::select! {
+                biased;
+                message = messages.next() => match message {
+                    Some(message) => self.handle(message, clock, acked, errors).await,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    if self.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle<E: std::fmt::Display>(
+        &mut self,
+        message: Result<jetstream::Message, E>,
+        clock: Clock,
+        acked: &mut u64,
+        errors: &mut ErrorLog,
+    ) {
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => {
+                errors.push(format!("fetch: {e}"));
+                return;
+            }
+        };
+        self.recorder.record(&message.payload, clock.now_ns());
+        if message.info().is_ok_and(|info| info.delivered > 1) {
+            self.recorder.redeliveries += 1;
+        }
+        match message.ack().await {
+            Ok(()) => *acked += 1,
+            Err(e) => errors.push(format!("ack: {e}")),
+        }
+        self.slot
+            .set(self.recorder.messages - self.recorder.seen.duplicates);
+    }
+}
+
+struct Consumed {
+    recorder: Recorder,
+    acked: u64,
+    errors: ErrorLog,
+}
+
+impl Worker {
+    /// Fetches batches until told to stop, acknowledging every message. Acks are queued
+    /// publishes (not round trips), so they pipeline behind the fetches.
+    async fn run(mut self, clock: Clock) -> Consumed {
+        let mut errors = ErrorLog::default();
+        let mut acked = 0;
+        match self.style {
+            PullStyle::Fetch => self.fetch_batches(clock, &mut acked, &mut errors).await,
+            PullStyle::Consume => self.consume(clock, &mut acked, &mut errors).await,
         }
         if let Err(e) = self.client.flush().await {
             errors.push(format!("flush acks: {e}"));

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use pier_config::units::Span;
 
 use super::{exit, Format};
-use crate::bench::{self, Amount, Mode, Options};
+use crate::bench::{self, Amount, Mode, Options, PullStyle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -17,6 +17,14 @@ pub enum ModeArg {
     Pull,
     /// Push and pull at the same time.
     Mixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullStyleArg {
+    /// One pull request at a time: fetch a batch, process it, fetch again.
+    Fetch,
+    /// Pipelined pull requests: the next batch is requested while the current one arrives.
+    Consume,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +61,9 @@ pub struct BenchArgs {
     /// Messages per pull request (each waits at most 500 ms).
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub batch: usize,
+    /// How pull workers request batches: one fetch at a time, or pipelined (consume).
+    #[arg(long, value_enum, default_value = "fetch")]
+    pub pull_style: PullStyleArg,
     /// Stream for pull traffic; created with subjects logs.> (file storage) and deleted
     /// afterwards when missing.
     #[arg(long, value_name = "NAME", default_value = "LOGS")]
@@ -92,6 +103,10 @@ impl BenchArgs {
             publishers: self.publishers,
             subscribers: self.subscribers,
             batch: self.batch,
+            pull_style: match self.pull_style {
+                PullStyleArg::Fetch => PullStyle::Fetch,
+                PullStyleArg::Consume => PullStyle::Consume,
+            },
             stream: self.stream.clone(),
             consumer: self.consumer.clone(),
             replicas: self.replicas,
