@@ -150,16 +150,19 @@ async fn pull_loop(urls: &[&str], msgs: u64, subs: usize) -> Result<(Duration, D
                 .await?
                 .into_future(),
         );
-        while acks.len() >= 1024 {
+        while acks.len() >= 4096 {
             acks.next().await.transpose()?;
         }
     }
     while acks.next().await.transpose()?.is_some() {}
     let published = start.elapsed();
+    while count.load(Ordering::Relaxed) < msgs {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let consumed = start.elapsed();
     for worker in workers {
         worker.await?;
     }
-    let consumed = start.elapsed();
     admin.delete_stream("LOOP").await?;
     Ok((published, consumed))
 }

@@ -128,7 +128,7 @@ impl Default for Options {
             pull_subject: "logs.bench".to_owned(),
             consumer: "pull-worker".to_owned(),
             replicas: None,
-            ack_window: 1024,
+            ack_window: 4096,
             idle_timeout: Duration::from_secs(5),
             progress: false,
         }

@@ -1,6 +1,7 @@
 //! Pull workload: JetStream publishers with a bounded window of outstanding publish acks, and
 //! workers fetching batches from one durable pull consumer and acknowledging every message.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,6 @@ use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamErrorKind};
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context, ErrorCode};
 use async_nats::Subject;
-use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use std::future::IntoFuture;
 
@@ -325,11 +325,13 @@ struct Publisher {
 
 impl Publisher {
     /// Publishes asynchronously, keeping at most `window` acks outstanding; returns once
-    /// every ack has arrived (or failed), with the number of successful acks.
+    /// every ack has arrived (or failed), with the number of successful acks. Acks come back
+    /// in publish order, so awaiting the oldest first costs one wake-up per ack, where a
+    /// `FuturesUnordered` would poll and wake each pending future.
     async fn run(self, clock: Clock) -> (Published, u64) {
         let mut writer = PayloadWriter::new(self.size);
         let mut errors = ErrorLog::default();
-        let mut pending = FuturesUnordered::new();
+        let mut pending = VecDeque::with_capacity(self.window);
         let mut acks = 0u64;
         let mut settle = |result: Result<_, async_nats::jetstream::context::PublishError>,
                           errors: &mut ErrorLog| match result {
@@ -344,7 +346,7 @@ impl Publisher {
                 sequence,
             });
             match self.context.publish(self.subject.clone(), payload).await {
-                Ok(ack) => pending.push(ack.into_future()),
+                Ok(ack) => pending.push_back(ack.into_future()),
                 Err(e) => {
                     errors.push(format!("publish: {e}"));
                     break;
@@ -353,13 +355,13 @@ impl Publisher {
             sequence += 1;
             self.slot.set(sequence);
             while pending.len() >= self.window {
-                if let Some(result) = pending.next().await {
-                    settle(result, &mut errors);
+                if let Some(ack) = pending.pop_front() {
+                    settle(ack.await, &mut errors);
                 }
             }
         }
-        while let Some(result) = pending.next().await {
-            settle(result, &mut errors);
+        while let Some(ack) = pending.pop_front() {
+            settle(ack.await, &mut errors);
         }
         (
             Published {

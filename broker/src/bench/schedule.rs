@@ -1,11 +1,16 @@
 //! When a publisher sends its next message. Unpaced, as soon as the client takes it; under
-//! `--rate`, on a fixed schedule, and the stamp carries the scheduled time rather than the
-//! actual one so that a stalled publisher shows up as latency instead of hiding it
-//! (coordinated omission).
+//! `--rate`, on a fixed schedule, and a late message is stamped with its scheduled time rather
+//! than the actual one so that a stalled publisher shows up as latency instead of hiding it
+//! (coordinated omission). Timers have millisecond granularity, so the pacer wakes up to one
+//! tick early and sends what is due within it; a message sent early is stamped with the
+//! actual time, so neither the pacer's earliness nor its timer lateness counts as latency.
 
 use std::time::Duration;
 
 use super::Clock;
+
+/// How far ahead of its time a paced message may be sent: one timer tick.
+const EARLY_NS: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
@@ -36,8 +41,8 @@ impl Schedule {
         }
     }
 
-    /// The stamp time of message `sequence`, after waiting until it is due; None once the
-    /// publisher is done.
+    /// The stamp time of message `sequence`, after waiting until it is (nearly) due; None
+    /// once the publisher is done.
     pub async fn next(&self, sequence: u64) -> Option<u64> {
         if self.limit.is_some_and(|limit| sequence >= limit) {
             return None;
@@ -49,10 +54,13 @@ impl Schedule {
         if self.end_ns.is_some_and(|end| due >= end) {
             return None;
         }
-        if self.interval_ns.is_some() && due > self.clock.now_ns() {
-            tokio::time::sleep_until(self.clock.instant_at(due).into()).await;
+        if self.interval_ns.is_none() {
+            return Some(due);
         }
-        Some(due)
+        if due > self.clock.now_ns() + EARLY_NS {
+            tokio::time::sleep_until(self.clock.instant_at(due - EARLY_NS).into()).await;
+        }
+        Some(due.min(self.clock.now_ns()))
     }
 }
 
@@ -72,9 +80,12 @@ mod tests {
         let clock = Clock::start();
         let schedule = Schedule::new(clock, Some(1000.0), None, None);
         let first = schedule.next(0).await.unwrap();
+        let before = clock.now_ns();
         let tenth = schedule.next(10).await.unwrap();
-        assert_eq!(tenth - first, 10_000_000);
-        assert!(clock.now_ns() >= tenth);
+        // Sent no more than a tick early, and stamped no later than its schedule.
+        assert!(tenth <= first + 10_000_000, "{first} {tenth}");
+        assert!(clock.now_ns() + EARLY_NS >= first + 10_000_000);
+        assert!(tenth >= before);
     }
 
     #[tokio::test]

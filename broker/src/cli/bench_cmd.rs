@@ -75,7 +75,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     pub replicas: Option<usize>,
     /// Outstanding JetStream publish acks per publisher.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = 4096)]
     pub ack_window: usize,
     /// Output format (JSON keys are documented in docs/benchmarks.md).
     #[arg(long, value_enum, default_value_t)]
