@@ -119,6 +119,23 @@ def main():
             f"| {'yes' if r['pier_ok'] else 'NO'} | {r['pier_runs']} | {r['loop_runs']} |"
         )
 
+    print()
+    print("| offered load | nodes | workload | consumed msg/s | p50 µs | p90 µs | p99 µs | p99.9 µs | complete |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for path in sorted(glob.glob(os.path.join(results, "mixed-rate*-n*.json"))):
+        with open(path) as f:
+            text = f.read()
+        if not text.strip():
+            continue
+        report = json.loads(text)
+        for w in report["workloads"]:
+            l = w["latency_us"]
+            print(
+                f"| {report['options']['rate']:,} msg/s each, mixed | {report['cluster_size']} | {w['kind']} "
+                f"| {w['consumed']['msgs_per_sec']:,.0f} | {l['p50']:,.0f} | {l['p90']:,.0f} "
+                f"| {l['p99']:,.0f} | {l['p99_9']:,.0f} | {'yes' if w['check']['complete'] else 'NO'} |"
+            )
+
     labels = [f"{m}\n{'single node' if n == 1 else '3-node cluster'}" for m, n in (r["case"] for r in rows)]
     xs = range(len(rows))
     width = 0.27

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use payload::{Stamp, STAMP_LEN};
 pub use report::{write_text, PullReport, Report, ReportOptions, WorkloadReport, SCHEMA_VERSION};
-pub use stats::{Check, Latency, Throughput};
+pub use stats::{Check, ErrorLog, Latency, Throughput};
 
 /// Which traffic to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,12 +292,7 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
 /// [`run`] on a fresh two-worker runtime, for callers without one.
 pub fn run_blocking(options: &Options) -> Result<Report, BenchError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::env::var("PIER_BENCH_WORKERS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2),
-        )
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| BenchError::nats("cannot start the async runtime", e))?;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
-use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamErrorKind};
+use async_nats::jetstream::context::{
+    ConsumerInfoErrorKind, CreateStreamErrorKind, GetStreamErrorKind,
+};
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context, ErrorCode};
 use async_nats::Subject;
@@ -28,6 +30,8 @@ use super::{wait, BenchError, Clock, Options, PullStyle};
 const MAX_ACK_PENDING: i64 = 50_000;
 /// How long to wait for the acks sent by the workers to show up in the consumer's state.
 const ACK_SETTLE: Duration = Duration::from_secs(5);
+/// How long to keep retrying stream creation while the cluster lacks peers.
+const PLACEMENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a consuming worker checks whether the run is over.
 const STOP_POLL: Duration = Duration::from_millis(20);
 
@@ -196,11 +200,7 @@ async fn prepare(
                 num_replicas: wanted_replicas,
                 ..Default::default()
             };
-            let stream = context
-                .create_stream(config)
-                .await
-                .map_err(|e| BenchError::nats(format!("create stream {}", options.stream), e))?;
-            (stream, true)
+            (create_stream(&context, config).await?, true)
         }
         Err(e) => return Err(BenchError::nats(format!("stream {}", options.stream), e)),
     };
@@ -258,6 +258,33 @@ async fn prepare(
         consumer,
         consumer_created,
     })
+}
+
+/// Creates the stream, retrying while the cluster reports too few peers: right after a
+/// cluster starts, JetStream places streams only once every peer has reported in.
+async fn create_stream(
+    context: &Context,
+    config: stream::Config,
+) -> Result<stream::Stream, BenchError> {
+    let deadline = tokio::time::Instant::now() + PLACEMENT_TIMEOUT;
+    loop {
+        match context.create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) if is_no_peers(e.kind()) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => {
+                return Err(BenchError::nats(
+                    format!("create stream {}", config.name),
+                    e,
+                ))
+            }
+        }
+    }
+}
+
+fn is_no_peers(kind: CreateStreamErrorKind) -> bool {
+    matches!(kind, CreateStreamErrorKind::JetStream(e) if e.error_code() == ErrorCode::CLUSTER_NO_PEERS)
 }
 
 fn is_stream_not_found(kind: GetStreamErrorKind) -> bool {

@@ -47,7 +47,9 @@ pub struct BenchCluster {
 
 impl BenchCluster {
     /// Starts `nodes` (1..=3) JetStream servers, clustered when more than one, and waits
-    /// until every node is healthy and knows every other node's client URL.
+    /// until every node is healthy and knows every other node's client URL, and the
+    /// JetStream meta leader sees every peer current (else R3 placement fails with "no
+    /// suitable peers").
     pub fn start(nodes: u16) -> BenchCluster {
         assert!((1..=3).contains(&nodes));
         let dir = tempfile::tempdir().expect("tempdir");
@@ -112,17 +114,31 @@ impl BenchCluster {
     fn wait_ready(&self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         for i in 0..self.nodes {
-            loop {
-                if self.node_ready(i) {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "nats-server node {i} not ready within {READY_TIMEOUT:?}"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            wait_until(deadline, &format!("nats-server node {i} ready"), || {
+                self.node_ready(i)
+            });
         }
+        if self.nodes > 1 {
+            wait_until(deadline, "JetStream meta leader sees every peer", || {
+                (0..self.nodes).any(|i| self.leads_all_peers(i))
+            });
+        }
+    }
+
+    /// Node `i` is the meta leader and every other node is a current replica.
+    fn leads_all_peers(&self, i: u16) -> bool {
+        let Some(jsz) = http_get(MONITOR_BASE + i, "/jsz")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        else {
+            return false;
+        };
+        let meta = &jsz["meta_cluster"];
+        let current = meta["replicas"]
+            .as_array()
+            .map(|peers| peers.iter().filter(|p| p["current"] == true).count())
+            .unwrap_or(0);
+        meta["leader"] == format!("bench-test-{i}").as_str()
+            && current == usize::from(self.nodes - 1)
     }
 
     fn node_ready(&self, i: u16) -> bool {
@@ -141,6 +157,16 @@ impl Drop for BenchCluster {
             let _ = server.kill();
             let _ = server.wait();
         }
+    }
+}
+
+fn wait_until(deadline: Instant, what: &str, mut ready: impl FnMut() -> bool) {
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {READY_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
