@@ -65,7 +65,8 @@ async fn push(urls: &[&str], msgs: u64, subs: usize) -> Result<(Duration, Durati
     }
     // Interest has to cross the routes before the first publish.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let publisher = async_nats::connect(urls[subs % urls.len()]).await?;
+    // Same placement as pier-broker bench: each role round-robin from the first URL.
+    let publisher = async_nats::connect(urls[0]).await?;
     let payload = bytes::Bytes::from(vec![b'x'; 128]);
     let start = Instant::now();
     for _ in 0..msgs {
@@ -113,7 +114,7 @@ async fn pull_loop(urls: &[&str], msgs: u64, subs: usize) -> Result<(Duration, D
     let count = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for i in 0..subs {
-        let client = async_nats::connect(urls[(i + 1) % urls.len()]).await?;
+        let client = async_nats::connect(urls[i % urls.len()]).await?;
         let consumer: jetstream::consumer::PullConsumer = jetstream::new(client.clone())
             .get_stream("LOOP")
             .await?
@@ -139,7 +140,7 @@ async fn pull_loop(urls: &[&str], msgs: u64, subs: usize) -> Result<(Duration, D
             let _ = client.flush().await;
         }));
     }
-    let publisher = jetstream::new(async_nats::connect(urls[subs % urls.len()]).await?);
+    let publisher = jetstream::new(async_nats::connect(urls[0]).await?);
     let payload = bytes::Bytes::from(vec![b'x'; 128]);
     let start = Instant::now();
     let mut acks = FuturesUnordered::new();

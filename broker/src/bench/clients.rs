@@ -1,9 +1,9 @@
-//! Connections of a run: one per publisher, subscriber or worker, assigned round-robin over the
-//! server URLs; client events that signal trouble (slow consumer, server errors, disconnects)
+//! Connections of a run: one per publisher, subscriber or worker. Each role is spread
+//! round-robin over the server URLs on its own (publisher i and subscriber i both go to URL
+//! i mod n), so the first publisher shares its server with the first subscribers. Client events that signal trouble (slow consumer, server errors, disconnects)
 //! are collected for the report.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_nats::{Client, ConnectOptions, Event};
@@ -19,7 +19,6 @@ const COMMAND_CAPACITY: usize = 1 << 14;
 #[derive(Debug, Clone)]
 pub struct Pool {
     servers: Arc<Vec<String>>,
-    next: Arc<AtomicUsize>,
     events: Arc<Mutex<ErrorLog>>,
 }
 
@@ -27,15 +26,15 @@ impl Pool {
     pub fn new(servers: Vec<String>) -> Self {
         Pool {
             servers: Arc::new(servers),
-            next: Arc::new(AtomicUsize::new(0)),
             events: Arc::new(Mutex::new(ErrorLog::default())),
         }
     }
 
-    /// The next connection in round-robin order, named for `nats-server`'s connz (`role`).
-    pub async fn connect(&self, role: &str) -> Result<Client, BenchError> {
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.servers.len();
-        self.connect_to(&self.servers[index], role).await
+    /// Connection `index` of a role, to URL `index` mod n, named `pier-bench <role>-<index>`
+    /// in nats-server's connz.
+    pub async fn connect(&self, role: &str, index: usize) -> Result<Client, BenchError> {
+        let url = &self.servers[index % self.servers.len()];
+        self.connect_to(url, &format!("{role}-{index}")).await
     }
 
     async fn connect_to(&self, url: &str, role: &str) -> Result<Client, BenchError> {

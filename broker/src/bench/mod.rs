@@ -3,7 +3,8 @@
 //! throughput, end-to-end latency percentiles and a proof that every message arrived.
 //!
 //! Every client runs in this process, so one `Instant` (the run's [`Clock`]) stamps sends and
-//! receipts. Each client gets its own connection, assigned round-robin over the server URLs.
+//! receipts. Each client gets its own connection; each role is spread round-robin over the
+//! server URLs (see `clients`).
 
 mod clients;
 mod payload;

@@ -52,7 +52,7 @@ pub async fn run(
     cluster_size: usize,
     progress: &Arc<Workload>,
 ) -> Result<WorkloadReport, BenchError> {
-    let admin = pool.connect("pull-admin").await?;
+    let admin = pool.connect("pull-admin", 0).await?;
     let target = prepare(options, jetstream::new(admin), cluster_size).await?;
     let result = measure(options, pool, clock, progress, &target).await;
     let cleanup = clean_up(options, &target).await;
@@ -73,7 +73,7 @@ async fn measure(
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for index in 0..options.subscribers {
-        let client = pool.connect(&format!("pull-worker-{index}")).await?;
+        let client = pool.connect("pull-worker", index).await?;
         let consumer: PullConsumer = jetstream::new(client.clone())
             .get_stream(&options.stream)
             .await
@@ -99,7 +99,7 @@ async fn measure(
 
     let mut publishers = Vec::new();
     for index in 0..options.publishers {
-        let client = pool.connect(&format!("pull-pub-{index}")).await?;
+        let client = pool.connect("pull-pub", index).await?;
         publishers.push(client);
     }
     let start_ns = clock.now_ns();

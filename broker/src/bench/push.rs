@@ -27,7 +27,7 @@ pub async fn run(
     let mut subscribers = Vec::new();
     let mut ready_subjects = Vec::new();
     for index in 0..options.subscribers {
-        let client = pool.connect(&format!("push-sub-{index}")).await?;
+        let client = pool.connect("push-sub", index).await?;
         let ready = format!("_PIER_BENCH.{run_id}.ready.{index}");
         let handle =
             spawn_subscriber(options, &client, &ready, clock, progress.consumed.slot()).await?;
@@ -37,7 +37,7 @@ pub async fn run(
 
     let mut publishers = Vec::new();
     for index in 0..options.publishers {
-        let client = pool.connect(&format!("push-pub-{index}")).await?;
+        let client = pool.connect("push-pub", index).await?;
         wait_for_interest(&client, &ready_subjects).await?;
         publishers.push(client);
     }
