@@ -249,6 +249,11 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     let clock = Clock::start();
     let pool = clients::Pool::new(options.servers.clone());
     let cluster_size = pool.cluster_size().await?;
+    let pull_target = if options.mode.runs_pull() {
+        Some(pull::set_up(options, &pool, cluster_size).await?)
+    } else {
+        None
+    };
     let progress = progress::Progress::default();
     let ticker = options
         .progress
@@ -259,13 +264,11 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
         let progress = progress.push.clone();
         tokio::spawn(async move { push::run(&options, &pool, clock, &progress).await })
     });
-    let pull = options.mode.runs_pull().then(|| {
+    let pull = pull_target.map(|target| {
         let options = options.clone();
         let pool = pool.clone();
         let progress = progress.pull.clone();
-        tokio::spawn(
-            async move { pull::run(&options, &pool, clock, cluster_size, &progress).await },
-        )
+        tokio::spawn(async move { pull::run(&options, &pool, clock, target, &progress).await })
     });
     let mut workloads = Vec::new();
     let mut failure = None;

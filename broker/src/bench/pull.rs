@@ -30,13 +30,15 @@ use super::{wait, BenchError, Clock, Options, PullStyle};
 const MAX_ACK_PENDING: i64 = 50_000;
 /// How long to wait for the acks sent by the workers to show up in the consumer's state.
 const ACK_SETTLE: Duration = Duration::from_secs(5);
+/// JetStream API calls of the set-up and clean-up; generous, as a busy cluster answers slowly.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to keep retrying stream creation while the cluster lacks peers.
 const PLACEMENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a consuming worker checks whether the run is over.
 const STOP_POLL: Duration = Duration::from_millis(20);
 
 /// The stream and consumer a run uses, and whether bench made them (and so removes them).
-struct Target {
+pub struct Target {
     context: Context,
     stream: stream::Stream,
     stream_created: bool,
@@ -45,15 +47,28 @@ struct Target {
     consumer_created: bool,
 }
 
+/// Finds or creates the stream and consumer. Done before any traffic starts (mixed runs too),
+/// so that JetStream API calls do not compete with peak load.
+pub async fn set_up(
+    options: &Options,
+    pool: &Pool,
+    cluster_size: usize,
+) -> Result<Target, BenchError> {
+    let admin = pool.connect("pull-admin", 0).await?;
+    let context = jetstream::ContextBuilder::new()
+        .timeout(ADMIN_TIMEOUT)
+        .build(admin);
+    prepare(options, context, cluster_size).await
+}
+
+/// Runs the pull workload on a target from [`set_up`], then removes what bench created.
 pub async fn run(
     options: &Options,
     pool: &Pool,
     clock: Clock,
-    cluster_size: usize,
+    target: Target,
     progress: &Arc<Workload>,
 ) -> Result<WorkloadReport, BenchError> {
-    let admin = pool.connect("pull-admin", 0).await?;
-    let target = prepare(options, jetstream::new(admin), cluster_size).await?;
     let result = measure(options, pool, clock, progress, &target).await;
     let cleanup = clean_up(options, &target).await;
     let mut report = result?;
