@@ -45,6 +45,17 @@ pub struct Target {
     replicas: usize,
     consumer: PullConsumer,
     consumer_created: bool,
+    /// One connection and consumer handle per worker, looked up before traffic starts.
+    workers: Vec<(async_nats::Client, PullConsumer)>,
+}
+
+/// Tells the workers to stop when dropped, so that no worker outlives a run that failed.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Finds or creates the stream and consumer. Done before any traffic starts (mixed runs too),
@@ -58,7 +69,24 @@ pub async fn set_up(
     let context = jetstream::ContextBuilder::new()
         .timeout(ADMIN_TIMEOUT)
         .build(admin);
-    prepare(options, context, cluster_size).await
+    let mut target = prepare(options, context, cluster_size).await?;
+    for index in 0..options.subscribers {
+        let client = pool.connect("pull-worker", index).await?;
+        let consumer: PullConsumer = jetstream::ContextBuilder::new()
+            .timeout(ADMIN_TIMEOUT)
+            .build(client.clone())
+            .get_stream(&options.stream)
+            .await
+            .map_err(|e| BenchError::nats(format!("stream {}", options.stream), e))?
+            .get_consumer(&options.consumer)
+            .await
+            .map_err(|e| BenchError::Nats {
+                what: format!("consumer {}", options.consumer),
+                source: e,
+            })?;
+        target.workers.push((client, consumer));
+    }
+    Ok(target)
 }
 
 /// Runs the pull workload on a target from [`set_up`], then removes what bench created.
@@ -66,10 +94,10 @@ pub async fn run(
     options: &Options,
     pool: &Pool,
     clock: Clock,
-    target: Target,
+    mut target: Target,
     progress: &Arc<Workload>,
 ) -> Result<WorkloadReport, BenchError> {
-    let result = measure(options, pool, clock, progress, &target).await;
+    let result = measure(options, pool, clock, progress, &mut target).await;
     let cleanup = clean_up(options, &target).await;
     let mut report = result?;
     if let Err(e) = cleanup {
@@ -83,22 +111,12 @@ async fn measure(
     pool: &Pool,
     clock: Clock,
     progress: &Arc<Workload>,
-    target: &Target,
+    target: &mut Target,
 ) -> Result<WorkloadReport, BenchError> {
     let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(stop.clone());
     let mut workers = Vec::new();
-    for index in 0..options.subscribers {
-        let client = pool.connect("pull-worker", index).await?;
-        let consumer: PullConsumer = jetstream::new(client.clone())
-            .get_stream(&options.stream)
-            .await
-            .map_err(|e| BenchError::nats(format!("stream {}", options.stream), e))?
-            .get_consumer(&options.consumer)
-            .await
-            .map_err(|e| BenchError::Nats {
-                what: format!("consumer {}", options.consumer),
-                source: e,
-            })?;
+    for (client, consumer) in target.workers.drain(..) {
         let worker = Worker {
             client,
             consumer,
@@ -272,6 +290,7 @@ async fn prepare(
         replicas,
         consumer,
         consumer_created,
+        workers: Vec::new(),
     })
 }
 

@@ -23,24 +23,17 @@ pub async fn run(
     clock: Clock,
     progress: &Arc<Workload>,
 ) -> Result<WorkloadReport, BenchError> {
-    let run_id = format!("{}.{}", std::process::id(), clock.now_ns());
     let mut subscribers = Vec::new();
-    let mut ready_subjects = Vec::new();
-    for index in 0..options.subscribers {
-        let client = pool.connect("push-sub", index).await?;
-        let ready = format!("_PIER_BENCH.{run_id}.ready.{index}");
-        let handle =
-            spawn_subscriber(options, &client, &ready, clock, progress.consumed.slot()).await?;
-        ready_subjects.push(ready);
-        subscribers.push((client, handle));
-    }
-
-    let mut publishers = Vec::new();
-    for index in 0..options.publishers {
-        let client = pool.connect("push-pub", index).await?;
-        wait_for_interest(&client, &ready_subjects).await?;
-        publishers.push(client);
-    }
+    let publishers = match set_up(options, pool, clock, progress, &mut subscribers).await {
+        Ok(publishers) => publishers,
+        Err(e) => {
+            // Subscriber tasks end only when their connection is drained.
+            for (client, _) in &subscribers {
+                let _ = client.drain().await;
+            }
+            return Err(e);
+        }
+    };
 
     let start_ns = clock.now_ns();
     let handles: Vec<_> = publishers
@@ -98,6 +91,36 @@ pub async fn run(
         check: recorder.seen.check(&sent),
         pull: None,
     })
+}
+
+type Subscribers = Vec<(Client, tokio::task::JoinHandle<Recorder>)>;
+
+/// Starts the subscribers (into `subscribers`, so the caller can drain them even on error),
+/// then connects the publishers and waits until each sees every subscriber's interest.
+async fn set_up(
+    options: &Options,
+    pool: &Pool,
+    clock: Clock,
+    progress: &Arc<Workload>,
+    subscribers: &mut Subscribers,
+) -> Result<Vec<Client>, BenchError> {
+    let run_id = format!("{}.{}", std::process::id(), clock.now_ns());
+    let mut ready_subjects = Vec::new();
+    for index in 0..options.subscribers {
+        let client = pool.connect("push-sub", index).await?;
+        let ready = format!("_PIER_BENCH.{run_id}.ready.{index}");
+        let handle =
+            spawn_subscriber(options, &client, &ready, clock, progress.consumed.slot()).await?;
+        ready_subjects.push(ready);
+        subscribers.push((client, handle));
+    }
+    let mut publishers = Vec::new();
+    for index in 0..options.publishers {
+        let client = pool.connect("push-pub", index).await?;
+        wait_for_interest(&client, &ready_subjects).await?;
+        publishers.push(client);
+    }
+    Ok(publishers)
 }
 
 pub(super) fn schedule_for(options: &Options, clock: Clock, index: usize) -> Schedule {
