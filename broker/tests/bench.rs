@@ -359,3 +359,51 @@ fn bad_options_are_refused_before_connecting() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--size must be at least 16"), "{stderr}");
 }
+
+#[test]
+fn foreign_messages_make_the_run_fail_with_status_1() {
+    let _ports = serial();
+    let cluster = BenchCluster::start(1);
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls().join(","),
+            "--duration",
+            "3s",
+            "--rate",
+            "2000",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pier-broker bench");
+    // Someone else publishing short, unstamped payloads on the bench subject while it runs.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(&cluster.urls()[0])
+            .await
+            .expect("connect");
+        for _ in 0..200 {
+            client
+                .publish("jobs.process", "junk".into())
+                .await
+                .expect("publish");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        client.flush().await.expect("flush");
+    });
+    let output = bench.wait_with_output().expect("bench finishes");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(report["ok"], false);
+    let push = &report["workloads"][0];
+    assert_eq!(
+        push["check"]["complete"], true,
+        "bench's own messages all arrived"
+    );
+    let samples = push["errors"]["samples"].to_string();
+    assert!(samples.contains("without a bench stamp"), "{samples}");
+}

@@ -528,8 +528,7 @@ impl Worker {
             Ok(()) => *acked += 1,
             Err(e) => errors.push(format!("ack: {e}")),
         }
-        self.slot
-            .set(self.recorder.messages - self.recorder.seen.duplicates);
+        self.slot.set(self.recorder.distinct());
     }
 }
 

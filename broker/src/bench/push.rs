@@ -168,7 +168,7 @@ async fn spawn_subscriber(
     Ok(tokio::spawn(async move {
         while let Some(message) = subscription.next().await {
             recorder.record(&message.payload, clock.now_ns());
-            slot.set(recorder.messages - recorder.seen.duplicates);
+            slot.set(recorder.distinct());
         }
         recorder
     }))

@@ -56,6 +56,12 @@ impl Recorder {
         }
     }
 
+    /// Distinct stamped messages so far: what the coordinator compares with the number
+    /// published to decide that everything has arrived.
+    pub fn distinct(&self) -> u64 {
+        self.messages - self.unstamped - self.seen.duplicates
+    }
+
     pub fn merge(&mut self, other: Recorder) {
         // Both histograms share bounds, so `add` cannot fail; a mismatch would only lose
         // latency samples, never counts.
@@ -315,6 +321,10 @@ mod tests {
         recorder.record(b"short", 10);
         assert_eq!(recorder.unstamped, 1);
         assert_eq!(recorder.messages, 1);
+        assert_eq!(recorder.distinct(), 0);
+        recorder.record(&payload(0, 0, 0), 10);
+        recorder.record(&payload(0, 0, 0), 10);
+        assert_eq!(recorder.distinct(), 1, "a duplicate is not counted twice");
         assert!(recorder.latency.is_empty());
     }
 
