@@ -322,10 +322,10 @@ mod tests {
         assert_eq!(recorder.unstamped, 1);
         assert_eq!(recorder.messages, 1);
         assert_eq!(recorder.distinct(), 0);
+        assert!(recorder.latency.is_empty());
         recorder.record(&payload(0, 0, 0), 10);
         recorder.record(&payload(0, 0, 0), 10);
         assert_eq!(recorder.distinct(), 1, "a duplicate is not counted twice");
-        assert!(recorder.latency.is_empty());
     }
 
     #[test]
