@@ -11,9 +11,9 @@ use crate::bench::{self, Amount, Mode, Options, PullStyle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
-    /// Core NATS: publishers on the push subject, subscribers in one queue group.
+    /// Core NATS: publishers on jobs.process, subscribers in queue group worker-group.
     Push,
-    /// JetStream: async publishers into a stream, workers on a durable pull consumer.
+    /// JetStream: async publishers on logs.bench, workers on a durable pull consumer.
     Pull,
     /// Push and pull at the same time.
     Mixed,
@@ -29,7 +29,7 @@ pub enum PullStyleArg {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Client URLs of the servers; connections are spread round-robin over them.
+    /// Client URLs of the servers; each role's connections are spread round-robin over them.
     #[arg(
         long,
         value_delimiter = ',',
@@ -40,7 +40,7 @@ pub struct BenchArgs {
     /// Which traffic to drive.
     #[arg(long, value_enum, default_value = "push")]
     pub mode: ModeArg,
-    /// Messages per workload, shared out among its publishers.
+    /// Messages per workload, shared out among its publishers (default 1000000).
     #[arg(long, value_name = "N", conflicts_with = "duration")]
     pub msgs: Option<u64>,
     /// Publish for this long instead of a fixed count (e.g. 30s, 2m).
