@@ -1,6 +1,7 @@
 //! Command-line interface of pier-broker.
 
 mod provision_cmd;
+mod bench_cmd;
 mod render_cmd;
 mod run_cmd;
 mod status_cmd;
@@ -56,6 +57,12 @@ pub enum Command {
     /// Exit status: 0 answered (with --wait-cluster: cluster formed), 1 --wait-cluster timed
     /// out, 2 could not run or nats-server not reachable.
     Status(StatusArgs),
+    /// Load a running cluster: push (queue group), pull (JetStream) or mixed traffic; report
+    /// msg/s, bytes/s, latency percentiles and whether every message arrived exactly once.
+    ///
+    /// Exit status: 0 every message received and acknowledged, 1 messages missing,
+    /// duplicated or unacknowledged, or errors during the run, 2 could not run.
+    Bench(bench_cmd::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -156,5 +163,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Provision(args) => provision_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::Status(args) => status_cmd::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     }
 }

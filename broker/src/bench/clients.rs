@@ -1,0 +1,88 @@
+//! Connections of a run: one per publisher, subscriber or worker. Each role is spread
+//! round-robin over the server URLs on its own (publisher i and subscriber i both go to URL
+//! i mod n), so the first publisher shares its server with the first subscribers. Client events that signal trouble (slow consumer, server errors, disconnects)
+//! are collected for the report.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use async_nats::{Client, ConnectOptions, Event};
+
+use super::stats::ErrorLog;
+use super::BenchError;
+
+/// Messages a subscription may buffer in the client before it counts as a slow consumer.
+const SUBSCRIPTION_CAPACITY: usize = 1 << 18;
+/// Commands (publishes, acks) a connection may queue before callers wait.
+const COMMAND_CAPACITY: usize = 1 << 14;
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    servers: Arc<Vec<String>>,
+    events: Arc<Mutex<ErrorLog>>,
+}
+
+impl Pool {
+    pub fn new(servers: Vec<String>) -> Self {
+        Pool {
+            servers: Arc::new(servers),
+            events: Arc::new(Mutex::new(ErrorLog::default())),
+        }
+    }
+
+    /// Connection `index` of a role, to URL `index` mod n, named `pier-bench <role>-<index>`
+    /// in nats-server's connz.
+    pub async fn connect(&self, role: &str, index: usize) -> Result<Client, BenchError> {
+        let url = &self.servers[index % self.servers.len()];
+        self.connect_to(url, &format!("{role}-{index}")).await
+    }
+
+    async fn connect_to(&self, url: &str, role: &str) -> Result<Client, BenchError> {
+        let events = self.events.clone();
+        ConnectOptions::new()
+            .name(format!("pier-bench {role}"))
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .client_capacity(COMMAND_CAPACITY)
+            .skip_subject_validation(true)
+            .event_callback(move |event| {
+                let events = events.clone();
+                async move {
+                    if matches!(event, Event::Connected | Event::Draining | Event::Closed) {
+                        return;
+                    }
+                    if let Ok(mut events) = events.lock() {
+                        events.push(event);
+                    }
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|source| BenchError::Connect {
+                url: url.to_owned(),
+                source,
+            })
+    }
+
+    /// Nodes in the cluster as the servers announce them: a clustered server advertises the
+    /// client URLs of every member (its own included) in `connect_urls`. Servers listening on
+    /// several interfaces advertise one URL per address, which can overcount; `--replicas`
+    /// overrides what this is used for.
+    pub async fn cluster_size(&self) -> Result<usize, BenchError> {
+        let mut servers = BTreeSet::new();
+        let mut advertised = 0;
+        for url in self.servers.iter() {
+            let client = self.connect_to(url, "probe").await?;
+            let info = client.server_info();
+            servers.insert(info.server_id);
+            advertised = advertised.max(info.connect_urls.iter().collect::<BTreeSet<_>>().len());
+        }
+        Ok(servers.len().max(advertised).max(1))
+    }
+
+    pub fn take_events(&self) -> ErrorLog {
+        self.events
+            .lock()
+            .map(|mut events| std::mem::take(&mut *events))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,242 @@
+//! Push workload: core-NATS publishers on one subject, subscribers sharing it in a queue group.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{Client, Subject};
+use futures::StreamExt;
+
+use super::clients::Pool;
+use super::payload::{PayloadWriter, Stamp};
+use super::progress::{Slot, Workload};
+use super::report::WorkloadReport;
+use super::schedule::Schedule;
+use super::stats::{ErrorLog, Latency, Recorder, Throughput};
+use super::{wait, BenchError, Clock, Options};
+
+/// How long a publisher keeps asking whether a subscriber's interest has reached its server.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn run(
+    options: &Options,
+    pool: &Pool,
+    clock: Clock,
+    progress: &Arc<Workload>,
+) -> Result<WorkloadReport, BenchError> {
+    let mut subscribers = Vec::new();
+    let publishers = match set_up(options, pool, clock, progress, &mut subscribers).await {
+        Ok(publishers) => publishers,
+        Err(e) => {
+            // Subscriber tasks end only when their connection is drained.
+            for (client, _) in &subscribers {
+                let _ = client.drain().await;
+            }
+            return Err(e);
+        }
+    };
+
+    let start_ns = clock.now_ns();
+    let handles: Vec<_> = publishers
+        .into_iter()
+        .enumerate()
+        .map(|(index, client)| {
+            let job = Publisher {
+                client,
+                subject: Subject::from(options.push_subject.as_str()),
+                index: index as u16,
+                size: options.size,
+                schedule: schedule_for(options, clock, index),
+                slot: progress.published.slot(),
+            };
+            tokio::spawn(job.run(clock))
+        })
+        .collect();
+    let mut sent = Vec::new();
+    let mut errors = ErrorLog::default();
+    let mut published_bytes = 0;
+    let mut published_end_ns = start_ns;
+    for handle in handles {
+        let outcome = handle.await?;
+        sent.push(outcome.sent);
+        published_bytes += outcome.sent * options.size as u64;
+        published_end_ns = published_end_ns.max(outcome.end_ns);
+        errors.merge(outcome.errors);
+    }
+    let expected: u64 = sent.iter().sum();
+    wait::until_consumed(&progress.consumed, expected, options.idle_timeout).await;
+
+    let mut recorder = Recorder::new()?;
+    for (client, handle) in subscribers {
+        // Draining ends each subscription once what the server already sent is delivered.
+        if let Err(e) = client.drain().await {
+            errors.push(format!("draining a subscriber: {e}"));
+        }
+        recorder.merge(handle.await?);
+    }
+    if recorder.unstamped > 0 {
+        errors.push(format!(
+            "{} messages without a bench stamp",
+            recorder.unstamped
+        ));
+    }
+    let seconds = |end_ns: u64| end_ns.saturating_sub(start_ns) as f64 / 1e9;
+    Ok(WorkloadReport {
+        kind: "push".to_owned(),
+        subject: options.push_subject.clone(),
+        published: Throughput::new(expected, published_bytes, seconds(published_end_ns)),
+        consumed: Throughput::new(recorder.messages, recorder.bytes, seconds(recorder.last_ns)),
+        latency_us: Latency::from_histogram(&recorder.latency),
+        errors,
+        redeliveries: 0,
+        check: recorder.seen.check(&sent),
+        pull: None,
+    })
+}
+
+type Subscribers = Vec<(Client, tokio::task::JoinHandle<Recorder>)>;
+
+/// Starts the subscribers (into `subscribers`, so the caller can drain them even on error),
+/// then connects the publishers and waits until each sees every subscriber's interest.
+async fn set_up(
+    options: &Options,
+    pool: &Pool,
+    clock: Clock,
+    progress: &Arc<Workload>,
+    subscribers: &mut Subscribers,
+) -> Result<Vec<Client>, BenchError> {
+    let run_id = format!("{}.{}", std::process::id(), clock.now_ns());
+    let mut ready_subjects = Vec::new();
+    for index in 0..options.subscribers {
+        let client = pool.connect("push-sub", index).await?;
+        let ready = format!("_PIER_BENCH.{run_id}.ready.{index}");
+        let handle =
+            spawn_subscriber(options, &client, &ready, clock, progress.consumed.slot()).await?;
+        ready_subjects.push(ready);
+        subscribers.push((client, handle));
+    }
+    let mut publishers = Vec::new();
+    for index in 0..options.publishers {
+        let client = pool.connect("push-pub", index).await?;
+        wait_for_interest(&client, &ready_subjects).await?;
+        publishers.push(client);
+    }
+    Ok(publishers)
+}
+
+pub(super) fn schedule_for(options: &Options, clock: Clock, index: usize) -> Schedule {
+    let duration = match options.amount {
+        super::Amount::Duration(d) => Some(d),
+        super::Amount::Messages(_) => None,
+    };
+    let rate = options
+        .rate
+        .map(|rate| rate as f64 / options.publishers as f64);
+    Schedule::new(clock, rate, duration, options.share(index))
+}
+
+/// Subscribes in the queue group, then answers readiness probes on `ready`: the server sends
+/// a client's subscriptions to its routes in order, so a publisher that gets an answer on
+/// `ready` through its own server also sees the queue subscription made before it.
+async fn spawn_subscriber(
+    options: &Options,
+    client: &Client,
+    ready: &str,
+    clock: Clock,
+    slot: Arc<Slot>,
+) -> Result<tokio::task::JoinHandle<Recorder>, BenchError> {
+    let mut subscription = client
+        .queue_subscribe(options.push_subject.clone(), options.queue_group.clone())
+        .await
+        .map_err(|e| BenchError::nats("queue subscribe", e))?;
+    let mut probes = client
+        .subscribe(ready.to_owned())
+        .await
+        .map_err(|e| BenchError::nats("subscribe to readiness probes", e))?;
+    client
+        .flush()
+        .await
+        .map_err(|e| BenchError::nats("flush subscriptions", e))?;
+    let responder = client.clone();
+    tokio::spawn(async move {
+        while let Some(probe) = probes.next().await {
+            if let Some(reply) = probe.reply {
+                let _ = responder.publish(reply, "".into()).await;
+            }
+        }
+    });
+    let mut recorder = Recorder::new()?;
+    Ok(tokio::spawn(async move {
+        while let Some(message) = subscription.next().await {
+            recorder.record(&message.payload, clock.now_ns());
+            slot.set(recorder.distinct());
+        }
+        recorder
+    }))
+}
+
+async fn wait_for_interest(client: &Client, ready_subjects: &[String]) -> Result<(), BenchError> {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    for subject in ready_subjects {
+        loop {
+            let probe = client.request(subject.clone(), "".into());
+            match tokio::time::timeout(Duration::from_millis(500), probe).await {
+                Ok(Ok(_)) => break,
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(BenchError::Refused(format!(
+                        "a subscriber's interest did not reach a publisher's server within {}s",
+                        READY_TIMEOUT.as_secs()
+                    )))
+                }
+                // No responders yet: the subscription is still travelling between servers.
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Publisher {
+    client: Client,
+    subject: Subject,
+    index: u16,
+    size: usize,
+    schedule: Schedule,
+    slot: Arc<Slot>,
+}
+
+pub(super) struct Published {
+    /// Messages sent; their sequences are 0..sent.
+    pub sent: u64,
+    pub end_ns: u64,
+    pub errors: ErrorLog,
+}
+
+impl Publisher {
+    async fn run(self, clock: Clock) -> Published {
+        let mut writer = PayloadWriter::new(self.size);
+        let mut errors = ErrorLog::default();
+        let mut sequence = 0;
+        while let Some(sent_ns) = self.schedule.next(sequence).await {
+            let payload = writer.next(Stamp {
+                sent_ns,
+                publisher: self.index,
+                sequence,
+            });
+            if let Err(e) = self.client.publish(self.subject.clone(), payload).await {
+                // The client only fails a publish when the connection is gone for good.
+                errors.push(format!("publish: {e}"));
+                break;
+            }
+            sequence += 1;
+            self.slot.set(sequence);
+        }
+        if let Err(e) = self.client.flush().await {
+            errors.push(format!("flush: {e}"));
+        }
+        Published {
+            sent: sequence,
+            end_ns: clock.now_ns(),
+            errors,
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! `pier-broker bench` against real nats-server 2.15 clusters on loopback: every message
+//! published must be received (and, for pull, acknowledged) exactly once, and the JSON report
+//! keeps its documented keys.
+
+mod support {
+    pub mod bench_cluster;
+}
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use pier_broker::bench::{self, Amount, Mode, Options, PullStyle, Report};
+use support::bench_cluster::{serial, BenchCluster};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pier-broker");
+const MSGS: u64 = 20_000;
+
+fn options(cluster: &BenchCluster, mode: Mode) -> Options {
+    Options {
+        servers: cluster.urls(),
+        mode,
+        amount: Amount::Messages(MSGS),
+        idle_timeout: Duration::from_secs(10),
+        ..Options::default()
+    }
+}
+
+fn assert_complete(report: &Report, expected: u64) {
+    assert!(report.ok, "{report:#?}");
+    for workload in &report.workloads {
+        let check = &workload.check;
+        assert_eq!(check.expected, expected, "{}: {check:?}", workload.kind);
+        assert_eq!(check.unique, expected, "{}: {check:?}", workload.kind);
+        assert_eq!(
+            (check.missing, check.duplicates, check.unexpected),
+            (0, 0, 0)
+        );
+        assert_eq!(workload.published.messages, expected);
+        assert_eq!(workload.consumed.messages, expected);
+        assert_eq!(workload.latency_us.samples, expected);
+        assert!(workload.latency_us.p50 > 0.0);
+        assert!(workload.latency_us.p50 <= workload.latency_us.p99_9);
+        assert_eq!(workload.errors.count, 0, "{:?}", workload.errors);
+        if let Some(pull) = &workload.pull {
+            assert_eq!(pull.publish_acks, expected);
+            assert_eq!(pull.acked, expected);
+            assert_eq!((pull.ack_pending, pull.num_pending), (0, 0));
+        }
+    }
+}
+
+fn stream_names(cluster: &BenchCluster) -> Vec<String> {
+    let jsz = cluster.monitor(0, "/jsz?streams=true");
+    jsz["account_details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|account| {
+            account["stream_detail"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|stream| stream["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn every_mode_delivers_every_message_once_on_a_three_node_cluster() {
+    let _ports = serial();
+    let cluster = BenchCluster::start(3);
+
+    let push = bench::run_blocking(&options(&cluster, Mode::Push)).expect("push run");
+    assert_eq!(push.cluster_size, 3);
+    assert_eq!(push.workloads.len(), 1);
+    assert_eq!(push.workloads[0].kind, "push");
+    assert!(push.workloads[0].pull.is_none());
+    assert_complete(&push, MSGS);
+
+    for style in [PullStyle::Fetch, PullStyle::Consume] {
+        let pull = bench::run_blocking(&Options {
+            pull_style: style,
+            publishers: 2,
+            ..options(&cluster, Mode::Pull)
+        })
+        .expect("pull run");
+        assert_complete(&pull, MSGS);
+        let facts = pull.workloads[0].pull.as_ref().expect("pull facts");
+        assert_eq!(facts.replicas, 3, "R3 on a three-node cluster");
+        assert!(facts.stream_created && facts.consumer_created);
+        assert!(
+            stream_names(&cluster).is_empty(),
+            "the stream bench created is deleted"
+        );
+    }
+
+    // Mixed, paced: 10 000 msg/s offered for 5 000 messages per workload takes half a second
+    // of publishing at least (a lower bound: slowness cannot fail it).
+    let mixed = bench::run_blocking(&Options {
+        amount: Amount::Messages(5_000),
+        rate: Some(10_000),
+        ..options(&cluster, Mode::Mixed)
+    })
+    .expect("mixed run");
+    let kinds: Vec<&str> = mixed.workloads.iter().map(|w| w.kind.as_str()).collect();
+    assert_eq!(kinds, ["push", "pull"]);
+    assert_complete(&mixed, 5_000);
+    for workload in &mixed.workloads {
+        assert!(
+            workload.published.seconds >= 0.45,
+            "{} paced at 10 000 msg/s: {:?}",
+            workload.kind,
+            workload.published
+        );
+    }
+
+    // A duration run publishes until time is up, and still accounts for every message.
+    let timed = bench::run_blocking(&Options {
+        amount: Amount::Duration(Duration::from_millis(500)),
+        rate: Some(4_000),
+        publishers: 2,
+        ..options(&cluster, Mode::Push)
+    })
+    .expect("duration run");
+    let sent = timed.workloads[0].check.expected;
+    assert!(
+        (1_900..=2_000).contains(&sent),
+        "sent {sent} in 0.5 s at 4 000/s"
+    );
+    assert_complete(&timed, sent);
+}
+
+/// Top-level and per-workload keys of the JSON report, as docs/benchmarks.md lists them.
+const REPORT_KEYS: &[&str] = &[
+    "client_events",
+    "cluster_size",
+    "mode",
+    "ok",
+    "options",
+    "schema_version",
+    "servers",
+    "workloads",
+];
+const OPTION_KEYS: &[&str] = &[
+    "batch",
+    "duration_s",
+    "messages",
+    "publishers",
+    "rate",
+    "size",
+    "subscribers",
+];
+const WORKLOAD_KEYS: &[&str] = &[
+    "check",
+    "consumed",
+    "errors",
+    "kind",
+    "latency_us",
+    "published",
+    "pull",
+    "redeliveries",
+    "subject",
+];
+const THROUGHPUT_KEYS: &[&str] = &[
+    "bytes",
+    "bytes_per_sec",
+    "messages",
+    "msgs_per_sec",
+    "seconds",
+];
+const LATENCY_KEYS: &[&str] = &[
+    "max", "mean", "min", "p50", "p90", "p99", "p99_9", "samples",
+];
+const CHECK_KEYS: &[&str] = &[
+    "complete",
+    "duplicates",
+    "expected",
+    "missing",
+    "unexpected",
+    "unique",
+];
+const PULL_KEYS: &[&str] = &[
+    "ack_pending",
+    "acked",
+    "consumer",
+    "consumer_created",
+    "num_pending",
+    "publish_acks",
+    "replicas",
+    "stream",
+    "stream_created",
+];
+
+fn keys(value: &serde_json::Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn assert_keys(value: &serde_json::Value, expected: &[&str]) {
+    assert_eq!(keys(value), expected.iter().copied().collect(), "{value:#}");
+}
+
+#[test]
+fn cli_prints_a_json_report_with_stable_keys() {
+    let _ports = serial();
+    let cluster = BenchCluster::start(3);
+    let output = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls().join(","),
+            "--mode",
+            "mixed",
+            "--msgs",
+            "20000",
+            "--subscribers",
+            "3",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run pier-broker bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_keys(&report, REPORT_KEYS);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["mode"], "mixed");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["cluster_size"], 3);
+    assert_keys(&report["options"], OPTION_KEYS);
+    assert_eq!(report["options"]["messages"], 20_000);
+    assert!(report["options"]["duration_s"].is_null());
+    let workloads = report["workloads"].as_array().expect("workloads");
+    assert_eq!(workloads.len(), 2);
+    for workload in workloads {
+        assert_keys(workload, WORKLOAD_KEYS);
+        assert_keys(&workload["published"], THROUGHPUT_KEYS);
+        assert_keys(&workload["consumed"], THROUGHPUT_KEYS);
+        assert_keys(&workload["latency_us"], LATENCY_KEYS);
+        assert_keys(&workload["check"], CHECK_KEYS);
+        assert_keys(&workload["errors"], &["count", "samples"]);
+        assert_eq!(workload["check"]["complete"], true);
+        assert_eq!(workload["consumed"]["messages"], 20_000);
+    }
+    assert_eq!(workloads[0]["kind"], "push");
+    assert!(workloads[0]["pull"].is_null());
+    assert_eq!(workloads[1]["kind"], "pull");
+    assert_keys(&workloads[1]["pull"], PULL_KEYS);
+    assert_eq!(workloads[1]["pull"]["acked"], 20_000);
+    assert_eq!(workloads[1]["pull"]["replicas"], 3);
+
+    // The text form says the same in words.
+    let text = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls().join(","),
+            "--msgs",
+            "2000",
+        ])
+        .output()
+        .expect("run pier-broker bench");
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(text.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("2000 of 2000 received once"), "{stdout}");
+    assert!(stdout.contains("p99.9"), "{stdout}");
+}
+
+#[test]
+fn an_existing_stream_and_busy_consumer_are_left_alone() {
+    let _ports = serial();
+    let cluster = BenchCluster::start(1);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = cluster.urls()[0].clone();
+    // An operator's stream with messages of its own and a consumer that has not read them.
+    let context = runtime.block_on(async {
+        let client = async_nats::connect(&url).await.expect("connect");
+        let context = async_nats::jetstream::new(client);
+        let stream = context
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "LOGS".into(),
+                subjects: vec!["logs.>".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("create stream");
+        for i in 0..10 {
+            context
+                .publish("logs.app", format!("line {i}").into())
+                .await
+                .expect("publish")
+                .await
+                .expect("stored");
+        }
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("pull-worker".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("create consumer");
+        context
+    });
+
+    let refused = bench::run_blocking(&Options {
+        servers: cluster.urls(),
+        mode: Mode::Pull,
+        amount: Amount::Messages(1_000),
+        ..Options::default()
+    })
+    .expect_err("a consumer with pending messages is refused");
+    assert!(refused.to_string().contains("10 undelivered"), "{refused}");
+
+    // A bench-owned consumer on the same stream: the stream and its other messages survive,
+    // the bench messages are purged, the consumer is removed.
+    let report = bench::run_blocking(&Options {
+        servers: cluster.urls(),
+        mode: Mode::Pull,
+        amount: Amount::Messages(MSGS),
+        consumer: "bench-worker".into(),
+        ..Options::default()
+    })
+    .expect("pull run on an existing stream");
+    assert_eq!(report.cluster_size, 1);
+    assert_complete(&report, MSGS);
+    let facts = report.workloads[0].pull.as_ref().expect("pull facts");
+    assert_eq!(facts.replicas, 1);
+    assert!(!facts.stream_created && facts.consumer_created);
+    runtime.block_on(async {
+        let mut stream = context.get_stream("LOGS").await.expect("stream kept");
+        let info = stream.info().await.expect("stream info");
+        assert_eq!(
+            info.state.messages, 10,
+            "only the operator's messages remain"
+        );
+        assert_eq!(info.state.consumer_count, 1, "only pull-worker remains");
+        let consumer = stream
+            .consumer_info("pull-worker")
+            .await
+            .expect("pull-worker kept");
+        assert_eq!(consumer.num_pending, 10);
+    });
+}
+
+#[test]
+fn bad_options_are_refused_before_connecting() {
+    let output = Command::new(BIN)
+        .args(["bench", "--servers", "nats://127.0.0.1:1", "--size", "8"])
+        .output()
+        .expect("run pier-broker bench");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--size must be at least 16"), "{stderr}");
+}
+
+#[test]
+fn foreign_messages_make_the_run_fail_with_status_1() {
+    let _ports = serial();
+    let cluster = BenchCluster::start(1);
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls().join(","),
+            "--duration",
+            "3s",
+            "--rate",
+            "2000",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pier-broker bench");
+    // Someone else publishing short, unstamped payloads on the bench subject while it runs.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(&cluster.urls()[0])
+            .await
+            .expect("connect");
+        for _ in 0..200 {
+            client
+                .publish("jobs.process", "junk".into())
+                .await
+                .expect("publish");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        client.flush().await.expect("flush");
+    });
+    let output = bench.wait_with_output().expect("bench finishes");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(report["ok"], false);
+    let push = &report["workloads"][0];
+    assert_eq!(
+        push["check"]["complete"], true,
+        "bench's own messages all arrived"
+    );
+    let samples = push["errors"]["samples"].to_string();
+    assert!(samples.contains("without a bench stamp"), "{samples}");
+}

@@ -1,0 +1,183 @@
+//! A real nats-server 2.15 cluster on loopback for the benchmark tests.
+//!
+//! Ports are reserved for `tests/bench.rs` only: client 15322.., cluster 17322..,
+//! monitor 19322.. (one per node, at most three nodes). Tests in that file take [`serial`]
+//! before starting a cluster, so two clusters never hold these ports at once. Stores live in a
+//! tempdir; dropping the cluster kills the servers and removes it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+const CLIENT_BASE: u16 = 15322;
+const CLUSTER_BASE: u16 = 17322;
+const MONITOR_BASE: u16 = 19322;
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+static PORTS: Mutex<()> = Mutex::new(());
+
+/// Holds the reserved ports for the lifetime of one test (a panicking test does not poison
+/// the next one).
+pub fn serial() -> MutexGuard<'static, ()> {
+    PORTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The nats-server under test: `PIER_NATS_SERVER_2_15`, else /usr/lib/pier/nats-server.
+pub fn nats_server() -> PathBuf {
+    let path = std::env::var_os("PIER_NATS_SERVER_2_15")
+        .map_or_else(|| PathBuf::from("/usr/lib/pier/nats-server"), PathBuf::from);
+    assert!(
+        path.is_file(),
+        "nats-server 2.15 not found at {}: .ci/run installs it",
+        path.display()
+    );
+    path
+}
+
+pub struct BenchCluster {
+    servers: Vec<Child>,
+    nodes: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchCluster {
+    /// Starts `nodes` (1..=3) JetStream servers, clustered when more than one, and waits
+    /// until every node is healthy and knows every other node's client URL, and the
+    /// JetStream meta leader sees every peer current (else R3 placement fails with "no
+    /// suitable peers").
+    pub fn start(nodes: u16) -> BenchCluster {
+        assert!((1..=3).contains(&nodes));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let routes: Vec<String> = (0..nodes)
+            .map(|i| format!("nats-route://127.0.0.1:{}", CLUSTER_BASE + i))
+            .collect();
+        let mut servers = Vec::new();
+        for i in 0..nodes {
+            let node = dir.path().join(format!("node-{i}"));
+            std::fs::create_dir_all(node.join("store")).expect("store dir");
+            let mut conf = format!(
+                "server_name: bench-test-{i}\nlisten: 127.0.0.1:{}\nhttp: 127.0.0.1:{}\n\
+                 jetstream {{ store_dir: \"{}\", max_file_store: 1GB, max_memory_store: 64MB }}\n",
+                CLIENT_BASE + i,
+                MONITOR_BASE + i,
+                node.join("store").display()
+            );
+            if nodes > 1 {
+                conf.push_str(&format!(
+                    "cluster {{ name: pier-bench-test, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                    CLUSTER_BASE + i,
+                    routes.join(", ")
+                ));
+            }
+            let conf_path = node.join("nats.conf");
+            std::fs::write(&conf_path, conf).expect("write nats.conf");
+            let child = Command::new(nats_server())
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-l")
+                .arg(node.join("nats.log"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start nats-server");
+            servers.push(child);
+        }
+        let cluster = BenchCluster {
+            servers,
+            nodes,
+            _dir: dir,
+        };
+        cluster.wait_ready();
+        cluster
+    }
+
+    /// Client URLs, one per node.
+    pub fn urls(&self) -> Vec<String> {
+        (0..self.nodes)
+            .map(|i| format!("nats://127.0.0.1:{}", CLIENT_BASE + i))
+            .collect()
+    }
+
+    /// A monitoring endpoint's JSON from node `i`, e.g. `/jsz?streams=true`.
+    pub fn monitor(&self, i: u16, path: &str) -> serde_json::Value {
+        let (status, body) = http_get(MONITOR_BASE + i, path).expect("monitor endpoint answers");
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).expect("monitor JSON")
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for i in 0..self.nodes {
+            wait_until(deadline, &format!("nats-server node {i} ready"), || {
+                self.node_ready(i)
+            });
+        }
+        if self.nodes > 1 {
+            wait_until(deadline, "JetStream meta leader sees every peer", || {
+                (0..self.nodes).any(|i| self.leads_all_peers(i))
+            });
+        }
+    }
+
+    /// Node `i` is the meta leader and every other node is a current replica.
+    fn leads_all_peers(&self, i: u16) -> bool {
+        let Some(jsz) = http_get(MONITOR_BASE + i, "/jsz")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        else {
+            return false;
+        };
+        let meta = &jsz["meta_cluster"];
+        let current = meta["replicas"]
+            .as_array()
+            .map(|peers| peers.iter().filter(|p| p["current"] == true).count())
+            .unwrap_or(0);
+        meta["leader"] == format!("bench-test-{i}").as_str()
+            && current == usize::from(self.nodes - 1)
+    }
+
+    fn node_ready(&self, i: u16) -> bool {
+        let healthy = matches!(http_get(MONITOR_BASE + i, "/healthz"), Some((200, _)));
+        let peers = http_get(MONITOR_BASE + i, "/varz")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|varz| varz["connect_urls"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        healthy && (self.nodes == 1 || peers == usize::from(self.nodes))
+    }
+}
+
+impl Drop for BenchCluster {
+    fn drop(&mut self) {
+        for server in &mut self.servers {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+fn wait_until(deadline: Instant, what: &str, mut ready: impl FnMut() -> bool) {
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {READY_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A bare HTTP/1.0 GET on loopback: (status, body).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
