@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod checked;
 pub mod cli;
+pub mod demo;
 pub mod monitor;
 pub mod provision;
 pub mod render;

@@ -1,7 +1,8 @@
 //! Command-line interface of pier-broker.
 
-mod provision_cmd;
 mod bench_cmd;
+mod demo_cmd;
+mod provision_cmd;
 mod render_cmd;
 mod run_cmd;
 mod status_cmd;
@@ -63,6 +64,13 @@ pub enum Command {
     /// Exit status: 0 every message received and acknowledged, 1 messages missing,
     /// duplicated or unacknowledged, or errors during the run, 2 could not run.
     Bench(bench_cmd::BenchArgs),
+    /// The whole appliance in one command: three nodes on loopback under pier's supervisor,
+    /// the seed's stream and consumer provisioned, the seed's workload run against one node and
+    /// against the cluster, figures printed beside the seed's; then everything is stopped and
+    /// removed.
+    ///
+    /// Exit status: 0 every message arrived, 1 some did not, 2 could not run.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +157,34 @@ pub struct StatusArgs {
     pub timeout: u64,
 }
 
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the temporary directory with the nodes' configs, stores and logs.
+    #[arg(long)]
+    pub keep: bool,
+    /// Put configs, stores and logs in DIR (kept afterwards) instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The nats-server binary for every node (default: pier's, else the first on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub nats_server: Option<PathBuf>,
+    /// Messages per push (queue group) run.
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub push_msgs: u64,
+    /// Messages per pull (JetStream) run.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub pull_msgs: u64,
+    /// Payload bytes per message.
+    #[arg(long, value_name = "BYTES", default_value_t = 128)]
+    pub size: usize,
+    /// Runs per workload and topology; the table shows medians.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub runs: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
 /// Exit statuses shared by every command.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -164,5 +200,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run_cmd::run(&args),
         Command::Status(args) => status_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
+        Command::Demo(args) => demo_cmd::run(&args),
     }
 }

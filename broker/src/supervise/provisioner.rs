@@ -23,13 +23,19 @@ pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, share
     let mut waiting_logged = false;
     loop {
         let monitor = monitor.clone();
-        let leader = tokio::task::spawn_blocking(move || monitor.jsz(false))
+        let jsz = tokio::task::spawn_blocking(move || monitor.jsz(false))
             .await
             .ok()
-            .and_then(Result::ok)
-            .and_then(|jsz| jsz.meta_cluster.and_then(|m| m.leader))
-            .filter(|leader| !leader.is_empty());
-        if leader.is_some() || config.cluster.is_none() {
+            .and_then(Result::ok);
+        // A standalone server is its own meta leader as soon as it answers.
+        let has_leader = jsz.is_some_and(|jsz| {
+            config.cluster.is_none()
+                || jsz
+                    .meta_cluster
+                    .and_then(|m| m.leader)
+                    .is_some_and(|leader| !leader.is_empty())
+        });
+        if has_leader {
             break;
         }
         if !waiting_logged {
