@@ -6,13 +6,25 @@ use std::process::Command;
 fn demo_runs_the_seed_workload_and_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pier-broker"))
-        .args(["demo", "--push-msgs", "20000", "--pull-msgs", "5000", "--format", "json"])
+        .args([
+            "demo",
+            "--push-msgs",
+            "20000",
+            "--pull-msgs",
+            "5000",
+            "--format",
+            "json",
+        ])
         .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
 
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let rows = report["rows"].as_array().unwrap();
@@ -26,7 +38,10 @@ fn demo_runs_the_seed_workload_and_leaves_nothing_behind() {
             let measured = &row[topology];
             assert_eq!(measured["complete"], true, "{row}");
             assert!(measured["msgs_per_sec"].as_f64().unwrap() > 0.0, "{row}");
-            assert!(measured["p99_us_at_seed_load"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(
+                measured["p99_us_at_seed_load"].as_f64().unwrap() > 0.0,
+                "{row}"
+            );
         }
     }
     // The cluster's pull runs went through the 3-replica stream the supervisors provisioned.
@@ -37,7 +52,10 @@ fn demo_runs_the_seed_workload_and_leaves_nothing_behind() {
         .find(|w| w["kind"] == "pull")
         .unwrap();
     assert_eq!(pull["pull"]["replicas"], 3, "{pull}");
-    assert_eq!(pull["pull"]["stream_created"], false, "provisioned by pier, not by bench");
+    assert_eq!(
+        pull["pull"]["stream_created"], false,
+        "provisioned by pier, not by bench"
+    );
 
     // Everything it wrote is gone, and so is every process it started.
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();

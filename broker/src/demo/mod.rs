@@ -87,7 +87,12 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         node.wait_ready()?;
         wait_for_seed_stream(&[&node], 1)?;
         say("benchmarking the single node");
-        let reports = bench_topology(options, &[single.clone()], "the single node", &say)?;
+        let reports = bench_topology(
+            options,
+            std::slice::from_ref(&single),
+            "the single node",
+            &say,
+        )?;
         if !node.stop() {
             say("the single node did not stop cleanly (see single.log)");
         }

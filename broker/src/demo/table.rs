@@ -146,8 +146,7 @@ impl DemoReport {
         }
         writeln!(
             out,
-            "every message received{}: {}",
-            " and acknowledged",
+            "every message received and acknowledged: {}",
             if self.complete() {
                 "yes"
             } else {
