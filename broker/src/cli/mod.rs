@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use pier_config::model::DEFAULT_CONFIG_PATH;
 use pier_config::ServerVersion;
 
-use crate::checked::ServerChoice;
+use crate::checked::{check, Checked, ServerChoice};
 
 /// Run a tuned, supervised nats-server node of a pier cluster.
 #[derive(Debug, Parser)]
@@ -183,6 +183,27 @@ pub struct DemoArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// Reads and checks the configuration for a command that acts on it. When the command cannot go
+/// on, every error has been printed and the exit status is returned; `nothing` says what did not
+/// happen ("nothing rendered").
+fn valid_config(args: &ConfigArgs, nothing: &str) -> Result<Checked, ExitCode> {
+    let checked = check(&args.config, &args.server_choice()).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(exit::CANNOT_RUN)
+    })?;
+    if checked.has_errors() || checked.config.is_none() {
+        for diagnostic in checked.errors() {
+            eprintln!("{diagnostic}");
+        }
+        eprintln!(
+            "error: {} is invalid; {nothing}",
+            checked.source.path.display()
+        );
+        return Err(ExitCode::from(exit::INVALID));
+    }
+    Ok(checked)
 }
 
 /// Exit statuses shared by every command.

@@ -5,29 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::{exit, Format, ProvisionArgs};
-use crate::checked::check;
+use super::{exit, valid_config, Format, ProvisionArgs};
 use crate::provision::{self, connect, Options};
 use crate::render::SecretFiles;
 
 pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
-    let checked = match check(&args.config.config, &args.config.server_choice()) {
+    let checked = match valid_config(&args.config, "nothing provisioned") {
         Ok(checked) => checked,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(exit::CANNOT_RUN));
-        }
+        Err(code) => return Ok(code),
     };
-    if checked.has_errors() {
-        for diagnostic in checked.errors() {
-            eprintln!("{diagnostic}");
-        }
-        eprintln!(
-            "error: {} is invalid; nothing provisioned",
-            checked.source.path.display()
-        );
-        return Ok(ExitCode::from(exit::INVALID));
-    }
     for diagnostic in checked.warnings() {
         // A binary pier cannot find or ask only matters to `run`: the server answers for itself.
         if diagnostic.key != "node.nats_server" {

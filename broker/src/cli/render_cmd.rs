@@ -3,28 +3,14 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::{exit, RenderArgs};
-use crate::checked::check;
+use super::{exit, valid_config, RenderArgs};
 use crate::render::{render, Redacted};
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
-    let checked = match check(&args.config.config, &args.config.server_choice()) {
+    let checked = match valid_config(&args.config, "nothing rendered") {
         Ok(checked) => checked,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(exit::CANNOT_RUN));
-        }
+        Err(code) => return Ok(code),
     };
-    if checked.has_errors() {
-        for diagnostic in checked.errors() {
-            eprintln!("{diagnostic}");
-        }
-        eprintln!(
-            "error: {} is invalid; nothing rendered",
-            checked.source.path.display()
-        );
-        return Ok(ExitCode::from(exit::INVALID));
-    }
     let (Some(config), Some(version)) = (&checked.config, checked.version) else {
         for diagnostic in checked.warnings() {
             eprintln!("{diagnostic}");
