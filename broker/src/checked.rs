@@ -61,10 +61,16 @@ pub fn check(path: &Path, choice: &ServerChoice) -> Result<Checked, ReadError> {
         .binary
         .as_deref()
         .or(config.node.nats_server.as_deref());
+    // A binary the operator named must work; one pier looks for may be missing on a machine
+    // that only checks configurations.
+    let problem = |message: String| match configured {
+        Some(_) => Diagnostic::error("node.nats_server", message),
+        None => Diagnostic::warning("node.nats_server", message),
+    };
     let server = match server_binary::locate(configured) {
         Ok(path) => Some(path),
         Err(e) if choice.version.is_none() => {
-            diagnostics.push(Diagnostic::warning("node.nats_server", e.to_string()));
+            diagnostics.push(problem(e.to_string()));
             None
         }
         Err(_) => None,
@@ -74,7 +80,7 @@ pub fn check(path: &Path, choice: &ServerChoice) -> Result<Checked, ReadError> {
         match server_binary::version(server) {
             Ok(version) => Some(version),
             Err(e) => {
-                diagnostics.push(Diagnostic::warning("node.nats_server", e.to_string()));
+                diagnostics.push(problem(e.to_string()));
                 None
             }
         }

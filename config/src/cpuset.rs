@@ -6,6 +6,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The kernel's largest NR_CPUS: no CPU number reaches it.
+const MAX_CPUS: usize = 8192;
+
 /// An ordered set of logical CPU numbers; two sets are equal whatever syntax they were written in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct CpuSet(BTreeSet<usize>);
@@ -108,9 +111,16 @@ impl FromStr for CpuSet {
         let mut set = BTreeSet::new();
         for part in s.trim().split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let number = |n: &str| {
-                n.trim()
+                let cpu = n
+                    .trim()
                     .parse::<usize>()
-                    .map_err(|_| err(format!("{n:?} is not a CPU number")))
+                    .map_err(|_| err(format!("{n:?} is not a CPU number")))?;
+                if cpu >= MAX_CPUS {
+                    return Err(err(format!(
+                        "CPU {cpu} is beyond the kernel's limit of {MAX_CPUS}"
+                    )));
+                }
+                Ok(cpu)
             };
             match part.split_once('-') {
                 Some((lo, hi)) => {
@@ -191,6 +201,7 @@ mod tests {
     fn bad_lists_are_refused() {
         assert!("3-1".parse::<CpuSet>().is_err());
         assert!("a".parse::<CpuSet>().is_err());
+        assert!("0-4000000000".parse::<CpuSet>().is_err());
         assert!(CpuSet::from_mask("xyz").is_err());
     }
 }

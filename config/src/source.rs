@@ -54,7 +54,10 @@ impl Source {
         let span = error.span();
         let mut key = span
             .as_ref()
-            .and_then(|span| self.key_at(span.start))
+            .and_then(|span| {
+                self.key_at(span.start)
+                    .or_else(|| key_from_text(&self.text, span.start))
+            })
             .unwrap_or_default();
         let message = error.message().trim().to_owned();
         // A missing key has no span of its own: name it after the table that lacks it.
@@ -128,6 +131,74 @@ impl Source {
         walk_to(root.get_ref(), offset, &mut path);
         (!path.is_empty()).then_some(path)
     }
+}
+
+/// The key path at `offset` read from the text itself, for a file that does not parse (a
+/// duplicate key, an unterminated string): the last table header before it, then the bare key
+/// at the offset, if any.
+fn key_from_text(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let mut table = String::new();
+    // Entries of each array of tables seen so far, to number `[[streams]]` as `streams[1]`.
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut line_start = 0;
+    for line in text[..offset].split_inclusive('\n') {
+        let trimmed = line.trim();
+        if line_start + line.len() > offset && !line.ends_with('\n') {
+            break;
+        }
+        if let Some(name) = trimmed
+            .strip_prefix("[[")
+            .and_then(|r| r.split("]]").next())
+        {
+            let name = name.trim().to_owned();
+            let count = counts.entry(name.clone()).or_insert(0);
+            *count += 1;
+            let index = *count - 1;
+            // A new parent entry restarts the numbering of its nested arrays.
+            counts.retain(|k, _| !k.starts_with(&format!("{name}.")));
+            table = format!("{name}[{index}]");
+            table = indexed_parents(&table, &counts);
+        } else if let Some(name) = trimmed.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            table = indexed_parents(name.trim(), &counts);
+        }
+        line_start += line.len();
+    }
+    let rest = &text[offset..];
+    let key: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    let path = match (table.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    };
+    (!path.is_empty()).then_some(path)
+}
+
+/// Adds the current index of every enclosing array of tables: `streams.consumers[0]` inside the
+/// second stream becomes `streams[1].consumers[0]`.
+fn indexed_parents(path: &str, counts: &std::collections::HashMap<String, usize>) -> String {
+    let (head, tail) = match path.split_once('[') {
+        Some((head, tail)) => (head, format!("[{tail}")),
+        None => (path, String::new()),
+    };
+    let segments: Vec<&str> = head.split('.').collect();
+    let mut out = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(segment);
+        let prefix = segments[..=i].join(".");
+        if i + 1 < segments.len() {
+            if let Some(count) = counts.get(&prefix) {
+                out.push_str(&format!("[{}]", count - 1));
+            }
+        }
+    }
+    out + &tail
 }
 
 fn walk_to(table: &DeTable, offset: usize, path: &mut String) {
@@ -246,6 +317,16 @@ mod tests {
         assert_eq!(located.line, Some(9));
         let located = source.locate(Diagnostic::error("streams[0].replicas", "x"));
         assert_eq!(located.line, Some(4), "falls back to the stream itself");
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_still_names_the_key() {
+        let source = Source::from_text("p.toml", "[node]\nname = \"a\"\nname = \"b\"\n");
+        let err = source.parse().unwrap_err();
+        assert_eq!(err.key, "node.name", "{err}");
+        let text = "[node]\nname = \"a\"\n[[streams]]\nname = \"A\"\n[[streams]]\nname = \"B\"\n[[streams.consumers]]\nname = \"c\"\nname = \"d\"\n";
+        let err = Source::from_text("p.toml", text).parse().unwrap_err();
+        assert_eq!(err.key, "streams[1].consumers[0].name", "{err}");
     }
 
     #[test]

@@ -27,6 +27,22 @@ pub fn invalid_reason(subject: &str) -> Option<String> {
     None
 }
 
+/// nats-server's own subject spaces, which a stream may not capture (it would need no-ack).
+const RESERVED: &[&str] = &["$JS.>", "$JSC.>", "$NRG.>", "$SYS.>"];
+/// Within them, what streams may capture after all.
+const ALLOWED: &[&str] = &["$JS.EVENT.>", "$SYS.ACCOUNT.>"];
+
+/// The reserved subject space a stream subject would capture, if any.
+pub fn reserved_overlap(subject: &str) -> Option<&'static str> {
+    if ALLOWED.iter().any(|allowed| is_subset(subject, allowed)) {
+        return None;
+    }
+    RESERVED
+        .iter()
+        .find(|reserved| overlaps(subject, reserved))
+        .copied()
+}
+
 /// Whether some concrete subject matches both patterns.
 pub fn overlaps(a: &str, b: &str) -> bool {
     let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
@@ -82,6 +98,15 @@ mod tests {
         assert!(!overlaps("logs.>", "logs"));
         assert!(!overlaps("logs.>", "metrics.>"));
         assert!(!overlaps("a.b", "a.b.c"));
+    }
+
+    #[test]
+    fn reserved_spaces() {
+        assert_eq!(reserved_overlap(">"), Some("$JS.>"));
+        assert_eq!(reserved_overlap("*.x"), Some("$JS.>"));
+        assert_eq!(reserved_overlap("$SYS.x"), Some("$SYS.>"));
+        assert_eq!(reserved_overlap("$JS.EVENT.advisory.>"), None);
+        assert_eq!(reserved_overlap("logs.>"), None);
     }
 
     #[test]

@@ -15,16 +15,27 @@ impl Bytes {
     pub fn get(self) -> u64 {
         self.0
     }
+
+    /// nats-server and JetStream keep sizes as signed 64-bit integers.
+    fn checked(bytes: u64) -> Result<Bytes, String> {
+        if bytes > i64::MAX as u64 {
+            return Err(format!(
+                "{bytes} bytes is more than nats-server can represent"
+            ));
+        }
+        Ok(Bytes(bytes))
+    }
 }
 
 impl FromStr for Bytes {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim()
+        let bytes = s
+            .trim()
             .parse::<bytesize::ByteSize>()
-            .map(|b| Bytes(b.as_u64()))
-            .map_err(|e| format!("invalid size {s:?} ({e}); write e.g. \"512MiB\" or \"64GiB\""))
+            .map_err(|e| format!("invalid size {s:?} ({e}); write e.g. \"512MiB\" or \"64GiB\""))?;
+        Bytes::checked(bytes.as_u64())
     }
 }
 
@@ -48,7 +59,7 @@ impl<'de> Deserialize<'de> for Bytes {
                     .map_err(|_| E::custom(format!("a size cannot be negative (got {v})")))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bytes, E> {
-                Ok(Bytes(v))
+                Bytes::checked(v).map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Bytes, E> {
                 v.parse().map_err(E::custom)
@@ -163,6 +174,7 @@ mod tests {
         assert_eq!("1 MiB".parse::<Bytes>().unwrap(), Bytes(1 << 20));
         assert_eq!("1MB".parse::<Bytes>().unwrap(), Bytes(1_000_000));
         assert!("lots".parse::<Bytes>().is_err());
+        assert!("16EiB".parse::<Bytes>().is_err());
     }
 
     #[test]

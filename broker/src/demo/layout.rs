@@ -36,33 +36,47 @@ impl DemoNode {
     }
 }
 
-/// Asks the kernel for a free loopback port. Another process could take it before the node
-/// binds it; on a demo machine that race is remote, and the node then fails loudly.
-fn free_port() -> std::io::Result<SocketAddr> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
-}
-
-fn node(name: &str, dir: &Path) -> std::io::Result<DemoNode> {
-    Ok(DemoNode {
-        name: name.to_owned(),
-        client: free_port()?,
-        monitor: free_port()?,
-        cluster: free_port()?,
-        config: dir.join(format!("{name}.toml")),
-    })
-}
-
-/// Writes a standalone node (`single`) and a three-node cluster (`demo-1..3`) under `dir`.
-pub fn write(dir: &Path, nats_server: Option<&Path>) -> std::io::Result<(DemoNode, Vec<DemoNode>)> {
-    let single = node("single", dir)?;
-    let cluster: Vec<DemoNode> = (1..=3)
-        .map(|i| node(&format!("demo-{i}"), dir))
+/// Free loopback ports, held until all are chosen so that no two picks can be the same port.
+/// Another process could take one before the node binds it; on a demo machine that race is
+/// remote, and the node then fails loudly.
+fn free_ports(count: usize) -> std::io::Result<Vec<SocketAddr>> {
+    let held: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
         .collect::<Result<_, _>>()?;
-    std::fs::write(&single.config, toml(&single, &[], dir, nats_server))?;
+    held.iter().map(TcpListener::local_addr).collect()
+}
+
+fn nodes(names: &[String], dir: &Path) -> std::io::Result<Vec<DemoNode>> {
+    let ports = free_ports(names.len() * 3)?;
+    Ok(names
+        .iter()
+        .zip(ports.chunks(3))
+        .map(|(name, ports)| DemoNode {
+            name: name.clone(),
+            client: ports[0],
+            monitor: ports[1],
+            cluster: ports[2],
+            config: dir.join(format!("{name}.toml")),
+        })
+        .collect())
+}
+
+/// Writes a standalone node, `single`, under `dir`.
+pub fn write_single(dir: &Path, nats_server: Option<&Path>) -> std::io::Result<DemoNode> {
+    let node = nodes(&["single".to_owned()], dir)?.remove(0);
+    std::fs::write(&node.config, toml(&node, &[], dir, nats_server))?;
+    Ok(node)
+}
+
+/// Writes a three-node cluster, `demo-1..3`, under `dir`; ports are chosen now, just before
+/// the nodes start.
+pub fn write_cluster(dir: &Path, nats_server: Option<&Path>) -> std::io::Result<Vec<DemoNode>> {
+    let names: Vec<String> = (1..=3).map(|i| format!("demo-{i}")).collect();
+    let cluster = nodes(&names, dir)?;
     for member in &cluster {
         std::fs::write(&member.config, toml(member, &cluster, dir, nats_server))?;
     }
-    Ok((single, cluster))
+    Ok(cluster)
 }
 
 fn toml(node: &DemoNode, peers: &[DemoNode], dir: &Path, nats_server: Option<&Path>) -> String {
@@ -110,7 +124,8 @@ mod tests {
     #[test]
     fn generated_configs_are_valid() {
         let dir = tempfile::tempdir().unwrap();
-        let (single, cluster) = write(dir.path(), None).unwrap();
+        let single = write_single(dir.path(), None).unwrap();
+        let cluster = write_cluster(dir.path(), None).unwrap();
         for node in std::iter::once(&single).chain(&cluster) {
             let source = Source::read(&node.config).unwrap();
             let config = source.parse().unwrap();

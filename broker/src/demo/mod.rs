@@ -50,6 +50,8 @@ pub enum DemoError {
     Node(#[from] NodeError),
     #[error("{0}")]
     NotSettled(String),
+    #[error(transparent)]
+    Options(bench::BenchError),
     #[error("benchmark against {topology}: {source}")]
     Bench {
         topology: &'static str,
@@ -61,6 +63,18 @@ pub enum DemoError {
 }
 
 pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
+    // Bad sizes or counts are refused before anything starts.
+    for (mode, messages, rate) in workloads(options) {
+        bench_options(
+            options,
+            vec!["nats://127.0.0.1:4222".into()],
+            mode,
+            messages,
+            rate,
+        )
+        .validate()
+        .map_err(DemoError::Options)?;
+    }
     let binary = pier_config::server_binary::locate(options.nats_server.as_deref())?;
     let version = pier_config::server_binary::version(&binary)?;
     let workdir = WorkDir::new(options.dir.as_deref(), options.keep)?;
@@ -78,8 +92,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         path: workdir.path.clone(),
         source,
     };
-    let (single, cluster) =
-        layout::write(&workdir.path, options.nats_server.as_deref()).map_err(io)?;
+    let single = layout::write_single(&workdir.path, options.nats_server.as_deref()).map_err(io)?;
 
     say("starting one node under pier-broker run");
     let single_runs = {
@@ -100,6 +113,8 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     };
 
     say("starting three nodes under pier-broker run");
+    let cluster =
+        layout::write_cluster(&workdir.path, options.nats_server.as_deref()).map_err(io)?;
     let cluster_runs = {
         let mut nodes = Vec::new();
         for member in &cluster {
@@ -176,25 +191,9 @@ fn bench_topology(
         peak: Vec::new(),
         loaded: Vec::new(),
     };
-    let plan = [
-        (Mode::Push, options.push_messages, None),
-        (Mode::Pull, options.pull_messages, None),
-        (
-            Mode::Mixed,
-            table::SEED_RATE * LOADED_SECONDS,
-            Some(table::SEED_RATE),
-        ),
-    ];
     for run in 1..=options.runs {
-        for (mode, messages, rate) in plan {
-            let bench_options = bench::Options {
-                servers: servers.clone(),
-                mode,
-                amount: Amount::Messages(messages),
-                rate,
-                size: options.size,
-                ..bench::Options::default()
-            };
+        for (mode, messages, rate) in workloads(options) {
+            let bench_options = bench_options(options, servers.clone(), mode, messages, rate);
             let report = bench::run_blocking(&bench_options)
                 .map_err(|source| DemoError::Bench { topology, source })?;
             for w in &report.workloads {
@@ -220,6 +219,37 @@ fn bench_topology(
         }
     }
     Ok(runs)
+}
+
+/// Push and pull as fast as they go, then both at once at the seed's offered load:
+/// (mode, messages, rate).
+fn workloads(options: &DemoOptions) -> [(Mode, u64, Option<u64>); 3] {
+    [
+        (Mode::Push, options.push_messages, None),
+        (Mode::Pull, options.pull_messages, None),
+        (
+            Mode::Mixed,
+            table::SEED_RATE * LOADED_SECONDS,
+            Some(table::SEED_RATE),
+        ),
+    ]
+}
+
+fn bench_options(
+    options: &DemoOptions,
+    servers: Vec<String>,
+    mode: Mode,
+    messages: u64,
+    rate: Option<u64>,
+) -> bench::Options {
+    bench::Options {
+        servers,
+        mode,
+        amount: Amount::Messages(messages),
+        rate,
+        size: options.size,
+        ..bench::Options::default()
+    }
 }
 
 /// Waits until every node's supervisor has provisioned `LOGS` with its `pull-worker` consumer.

@@ -31,6 +31,10 @@ pub struct Options {
     pub prune: bool,
     /// How long to keep retrying transient failures (no meta leader, timeouts) overall.
     pub timeout: Duration,
+    /// Honour the streams' `allow_destructive`. Off for the supervisor, which reconciles on
+    /// every node at every start: recreating or pruning there would follow whichever node
+    /// restarts first, so those stay with an operator running `pier-broker provision`.
+    pub destructive: bool,
 }
 
 impl Options {
@@ -39,6 +43,16 @@ impl Options {
             dry_run: false,
             prune: config.provision.prune,
             timeout: config.provision.timeout.get(),
+            destructive: true,
+        }
+    }
+
+    /// What the supervisor applies by itself: creations and safe in-place updates only.
+    pub fn unattended(config: &Config) -> Self {
+        Options {
+            prune: false,
+            destructive: false,
+            ..Options::from_config(config)
         }
     }
 }
@@ -70,6 +84,18 @@ pub async fn reconcile(
     let info = client.server_info();
     let facts = diff::ServerFacts {
         version: info.version.parse::<ServerVersion>().ok(),
+    };
+    let restrained;
+    let config = if options.destructive {
+        config
+    } else {
+        // Plan as if no stream allowed destructive changes: they show as drift, never applied.
+        let mut copy = config.clone();
+        copy.streams
+            .iter_mut()
+            .for_each(|s| s.allow_destructive = false);
+        restrained = copy;
+        &restrained
     };
     let api = api::Api::new(async_nats::jetstream::new(client.clone()));
     let mut backoff = apply::Backoff::new(options.timeout);

@@ -160,9 +160,10 @@ fn cluster_block(
         .as_ref()
         .map(|(user, password)| format!("{}:{}@", encode_userinfo(user), encode_userinfo(password)))
         .unwrap_or_default();
+    // Validation refuses a peer address that is not HOST:PORT, so none is dropped here.
     let routes: Vec<String> = config
         .route_peers()
-        .map(|peer| format!("nats-route://{userinfo}{}", peer.address))
+        .filter_map(|peer| peer.route_url(&userinfo))
         .collect();
     w.block("cluster", |w| {
         w.string("name", &cluster.name);

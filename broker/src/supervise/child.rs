@@ -85,10 +85,17 @@ pub fn spawn(spec: &ServerSpec) -> Result<tokio::process::Child, SpawnError> {
     // SAFETY: the closure runs in the forked child before exec. It only makes syscalls
     // (prctl, sched_setaffinity, capget/capset) on data prepared before the fork; errors,
     // which allocate, only on the way to failing the spawn.
+    let supervisor = nix::unistd::getpid();
     unsafe {
         command.pre_exec(move || {
-            // If the supervisor dies without stopping it, nats-server stops too.
+            // If the supervisor dies without stopping it, nats-server stops too; a supervisor
+            // already gone before the death signal was armed would never send it.
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
+            if nix::unistd::getppid() != supervisor {
+                return Err(std::io::Error::other(
+                    "the supervisor exited during the start",
+                ));
+            }
             if let Some(affinity) = &affinity {
                 nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), affinity)?;
             }

@@ -41,6 +41,10 @@ pub enum SuperviseError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
+    Read(#[from] pier_config::ReadError),
+    #[error("cannot find or run nats-server; set node.nats_server or give --nats-server")]
+    NoServer,
+    #[error(transparent)]
     Placement(#[from] PlacementError),
     #[error(transparent)]
     RuntimeFile(#[from] RuntimeFileError),
@@ -75,7 +79,7 @@ pub struct Loaded {
 
 /// Reads and validates the configuration; warnings are logged, errors refuse it.
 pub fn load(path: &Path, choice: &ServerChoice) -> Result<Loaded, SuperviseError> {
-    let checked = check(path, choice).map_err(|e| SuperviseError::Invalid(e.to_string()))?;
+    let checked = check(path, choice)?;
     for warning in checked.warnings() {
         tracing::warn!("{warning}");
     }
@@ -93,9 +97,7 @@ pub fn load(path: &Path, choice: &ServerChoice) -> Result<Loaded, SuperviseError
             version,
             binary,
         }),
-        _ => Err(SuperviseError::Invalid(
-            "cannot find or run nats-server; set node.nats_server or give --nats-server".into(),
-        )),
+        _ => Err(SuperviseError::NoServer),
     }
 }
 
@@ -151,9 +153,9 @@ impl Shared {
             .unwrap_or(None)
     }
 
-    fn set_last_provision(&self, text: String) {
+    fn set_last_provision(&self, text: Option<String>) {
         if let Ok(mut guard) = self.last_provision.lock() {
-            *guard = Some(text);
+            *guard = text;
         }
     }
 
@@ -331,11 +333,14 @@ impl Supervisor {
     }
 
     async fn try_reload(&mut self) -> Result<(), String> {
-        let loaded =
-            load(&self.prepared.config_path, &self.prepared.choice).map_err(|e| e.to_string())?;
-        if loaded.binary != self.prepared.loaded.binary
-            || loaded.version != self.prepared.loaded.version
-        {
+        // Judge the new file against the nats-server that runs; a newly configured binary
+        // applies at the next restart.
+        let running = ServerChoice {
+            binary: Some(self.prepared.loaded.binary.clone()),
+            version: Some(self.prepared.loaded.version),
+        };
+        let loaded = load(&self.prepared.config_path, &running).map_err(|e| e.to_string())?;
+        if loaded.config.node.nats_server != self.prepared.loaded.config.node.nats_server {
             tracing::warn!("node.nats_server changed: the new binary is used at the next restart");
         }
         if loaded.config.resources != self.prepared.loaded.config.resources {
@@ -351,7 +356,10 @@ impl Supervisor {
             .await
             .map_err(|e| e.to_string())?;
 
-        let before = self.config_load_time().await;
+        let before = self
+            .config_load_time()
+            .await
+            .ok_or("nats-server does not answer /varz: reload postponed, send SIGHUP again")?;
         let previous =
             std::fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
         staged.commit(&conf).map_err(|e| e.to_string())?;
@@ -361,7 +369,7 @@ impl Supervisor {
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let now = self.config_load_time().await;
-            if now.is_some() && now != before {
+            if now.is_some_and(|now| now != before) {
                 self.shared.set_expected_peers(&loaded.config);
                 self.prepared.loaded.config = loaded.config;
                 // The declared streams may have changed with the file: reconcile them again.

@@ -17,7 +17,9 @@ const LEADER_POLL: Duration = Duration::from_secs(1);
 
 /// Waits for a meta leader, then reconciles; the result is logged and shown in STATUS.
 pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, shared: Arc<Shared>) {
-    if config.streams.is_empty() && !config.provision.prune {
+    // A reload may have removed every stream: STATUS= then no longer speaks of provisioning.
+    shared.set_last_provision(None);
+    if config.streams.is_empty() {
         return;
     }
     let mut waiting_logged = false;
@@ -40,7 +42,7 @@ pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, share
         }
         if !waiting_logged {
             tracing::info!("provisioning waits for the JetStream meta leader");
-            shared.set_last_provision("provisioning waits for a meta leader".into());
+            shared.set_last_provision(Some("provisioning waits for a meta leader".into()));
             waiting_logged = true;
         }
         tokio::time::sleep(LEADER_POLL).await;
@@ -50,7 +52,7 @@ pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, share
         Ok(outcome) if outcome.refused() => {
             let s = outcome.summary;
             tracing::error!(
-                "provisioning refused {} change(s) that lose data or cannot be made in place; nothing applied (pier-broker provision --dry-run shows them)",
+                "provisioning refused {} change(s) that lose data or cannot be made in place; nothing applied. The supervisor never applies those: check with `pier-broker provision --dry-run`, then run `pier-broker provision` once",
                 s.drift
             );
             format!("provisioning REFUSED ({} drift)", s.drift)
@@ -77,13 +79,13 @@ pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, share
             format!("provisioning FAILED: {e}")
         }
     };
-    shared.set_last_provision(text);
+    shared.set_last_provision(Some(text));
 }
 
 async fn reconcile(config: &Config) -> anyhow::Result<provision::Outcome> {
     let url = connect::default_url(config);
     let client = connect::connect(&url, config, &SecretFiles).await?;
-    let outcome = provision::reconcile(&client, config, &Options::from_config(config)).await?;
+    let outcome = provision::reconcile(&client, config, &Options::unattended(config)).await?;
     // Best effort: the supervisor's connection is not kept open between reconciles.
     let _ = client.drain().await;
     Ok(outcome)

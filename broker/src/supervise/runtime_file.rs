@@ -106,15 +106,28 @@ pub fn stage(dir: &Path, text: &str) -> Result<Staged, RuntimeFileError> {
     Ok(Staged { file })
 }
 
+/// How long `nats-server -t` may take.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Asks nats-server itself whether it accepts the file (`nats-server -t -c FILE`).
 pub async fn check_with_server(binary: &Path, conf: &Path) -> Result<(), RuntimeFileError> {
-    let output = tokio::process::Command::new(binary)
+    let run = tokio::process::Command::new(binary)
         .arg("-t")
         .arg("-c")
         .arg(conf)
         .stdin(std::process::Stdio::null())
-        .output()
+        .kill_on_drop(true)
+        .output();
+    // A check stuck on a file (a TLS certificate on a hung mount) must not freeze the supervisor.
+    let output = tokio::time::timeout(CHECK_TIMEOUT, run)
         .await
+        .map_err(|_| RuntimeFileError::Run {
+            binary: binary.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("`-t` did not finish within {}s", CHECK_TIMEOUT.as_secs()),
+            ),
+        })?
         .map_err(|source| RuntimeFileError::Run {
             binary: binary.to_owned(),
             source,

@@ -2,8 +2,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::Span;
 
-/// How `pier-broker provision` (and `run`, once the cluster has a meta leader) reconciles the
-/// declared `[[streams]]` with the cluster (`[provision]`).
+/// How `pier-broker provision` reconciles the declared `[[streams]]` with the cluster
+/// (`[provision]`). `run` reconciles too, but never prunes nor applies destructive changes.
 ///
 /// Destructive changes are allowed per stream (`streams.allow_destructive`), never globally, so
 /// that allowing one stream to be recreated cannot put another at risk.

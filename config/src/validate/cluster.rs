@@ -54,7 +54,7 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
                     format!("{key}.address"),
                     format!("{:?} is not HOST:PORT", peer.address),
                 )
-                .hint("write the address the other nodes dial, e.g. \"203.0.113.11:6222\""),
+                .hint("write the address the other nodes dial: \"203.0.113.11:6222\", \"[2001:db8::11]:6222\" or \"nats-1.example.net:6222\""),
             );
             continue;
         };

@@ -42,24 +42,13 @@ pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic
             ));
         }
     }
+    if js.max_memory_store.is_some_and(|b| b.get() == 0) {
+        out.push(Diagnostic::warning(
+            "jetstream.max_memory_store",
+            "0 leaves no room for memory streams",
+        ));
+    }
     if js.sync.is_some() {
-        match context.server_version {
-            Some(version) if !version.supports(Feature::SyncInterval) => out.push(
-                Diagnostic::error(
-                    "jetstream.sync",
-                    format!(
-                        "nats-server {version} cannot honour {}: it needs {} or newer",
-                        Feature::SyncInterval.describe(),
-                        Feature::SyncInterval.since()
-                    ),
-                )
-                .hint("upgrade nats-server, or remove `sync` and rely on R3 replication for durability"),
-            ),
-            Some(_) => {}
-            None => out.push(Diagnostic::warning(
-                "jetstream.sync",
-                "the nats-server version is unknown, so whether it supports sync_interval was not checked",
-            )),
-        }
+        super::version_gate("jetstream.sync", Feature::SyncInterval, context, out);
     }
 }

@@ -9,7 +9,7 @@ mod streams;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Config;
-use crate::version::ServerVersion;
+use crate::version::{Feature, ServerVersion};
 
 /// What validation knows beyond the file itself.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +27,31 @@ pub fn validate(config: &Config, context: &Context) -> Vec<Diagnostic> {
     security::check(config, &mut out);
     streams::check(config, context, &mut out);
     out
+}
+
+/// Refuses a setting the target nats-server is too old for; warns when its version is unknown.
+fn version_gate(key: &str, feature: Feature, context: &Context, out: &mut Vec<Diagnostic>) {
+    match context.server_version {
+        Some(version) if !version.supports(feature) => out.push(
+            Diagnostic::error(
+                key,
+                format!(
+                    "nats-server {version} cannot honour {}: it needs {} or newer",
+                    feature.describe(),
+                    feature.since()
+                ),
+            )
+            .hint("upgrade nats-server (node.nats_server), or remove the setting"),
+        ),
+        Some(_) => {}
+        None => out.push(Diagnostic::warning(
+            key,
+            format!(
+                "the nats-server version is unknown, so support for {} was not checked",
+                feature.describe()
+            ),
+        )),
+    }
 }
 
 /// A name usable as nats-server's server, cluster, stream or consumer name.

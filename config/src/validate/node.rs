@@ -45,6 +45,31 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    if let Some(binary) = &node.nats_server {
+        if !binary.is_absolute() {
+            out.push(
+                Diagnostic::error(
+                    "node.nats_server",
+                    format!("{} is a relative path", binary.display()),
+                )
+                .hint("write an absolute path, e.g. \"/usr/lib/pier/nats-server\""),
+            );
+        }
+    }
+    for (i, tag) in node.tags.iter().enumerate() {
+        if tag.trim().is_empty() || tag.chars().any(char::is_whitespace) {
+            out.push(Diagnostic::error(
+                format!("node.tags[{i}]"),
+                format!("tag {tag:?} is empty or contains white space"),
+            ));
+        }
+    }
+    if limits_write_deadline_is_zero(config) {
+        out.push(
+            Diagnostic::error("limits.write_deadline", "a write deadline of zero")
+                .hint("omit it for nats-server's default (10s)"),
+        );
+    }
     if !node.monitor_listen.ip().is_loopback() {
         out.push(
             Diagnostic::warning(
@@ -121,4 +146,11 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
 /// Two listeners clash when they share a port and their addresses can overlap.
 fn clash(a: &SocketAddr, b: &SocketAddr) -> bool {
     a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+fn limits_write_deadline_is_zero(config: &Config) -> bool {
+    config
+        .limits
+        .write_deadline
+        .is_some_and(|d| d.get().is_zero())
 }

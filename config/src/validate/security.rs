@@ -42,6 +42,12 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
         let key = format!("client.users[{i}]");
         match (&user.user, &user.password_file, &user.nkey) {
             (Some(name), Some(file), None) => {
+                if name.trim().is_empty() {
+                    out.push(Diagnostic::error(
+                        format!("{key}.user"),
+                        "user name cannot be empty",
+                    ));
+                }
                 check_absolute(&format!("{key}.password_file"), file, out);
                 if !seen.insert(name.clone()) {
                     out.push(Diagnostic::error(

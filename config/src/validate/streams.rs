@@ -51,6 +51,15 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
             out.push(Diagnostic::error(format!("{key}.subjects[{j}]"), reason));
             continue;
         }
+        if let Some(reserved) = subject::reserved_overlap(s) {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.subjects[{j}]"),
+                    format!("subject {s:?} captures nats-server's own {reserved} subjects, which a stream may not"),
+                )
+                .hint("start the subject with a literal token, e.g. \"logs.>\""),
+            );
+        }
         for (k, earlier) in stream.subjects[..j].iter().enumerate() {
             if subject::overlaps(s, earlier) {
                 out.push(Diagnostic::error(
@@ -60,6 +69,27 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
                     ),
                 ));
             }
+        }
+    }
+
+    for (j, tag) in stream.placement_tags.iter().enumerate() {
+        if tag.trim().is_empty() || tag.chars().any(char::is_whitespace) {
+            out.push(Diagnostic::error(
+                format!("{key}.placement_tags[{j}]"),
+                format!("tag {tag:?} is empty or contains white space"),
+            ));
+        }
+    }
+    // JetStream keeps these limits as signed 64-bit integers.
+    for (field, value) in [
+        ("max_msgs", stream.max_msgs),
+        ("max_msgs_per_subject", stream.max_msgs_per_subject),
+    ] {
+        if value.is_some_and(|v| v > i64::MAX as u64) {
+            out.push(Diagnostic::error(
+                format!("{key}.{field}"),
+                format!("{field} is above JetStream's maximum of {}", i64::MAX),
+            ));
         }
     }
 
@@ -265,18 +295,12 @@ fn check_filters(
     out: &mut Vec<Diagnostic>,
 ) {
     if consumer.filter_subjects.len() > 1 {
-        if let Some(version) = context
-            .server_version
-            .filter(|v| !v.supports(Feature::MultipleFilterSubjects))
-        {
-            out.push(Diagnostic::error(
-                format!("{key}.filter_subjects"),
-                format!(
-                    "nats-server {version} supports one filter subject per consumer; several need {} or newer",
-                    Feature::MultipleFilterSubjects.since()
-                ),
-            ));
-        }
+        super::version_gate(
+            &format!("{key}.filter_subjects"),
+            Feature::MultipleFilterSubjects,
+            context,
+            out,
+        );
     }
     for (k, filter) in consumer.filter_subjects.iter().enumerate() {
         let fkey = format!("{key}.filter_subjects[{k}]");
