@@ -12,7 +12,6 @@ use pier_config::{Config, CpuSet};
 
 use crate::checks::irq::{read_irqs, IRQBALANCE_FILES};
 use crate::checks::{nats_cores, processes, Topology};
-use crate::facts::cmdline::Cmdline;
 use crate::facts::{self, env_file};
 use crate::host::{Host, HostError};
 use crate::targets::SYSCTLS;
@@ -52,13 +51,7 @@ pub enum ApplyError {
 /// The changes this host needs; empty when it is already tuned.
 pub fn plan(config: &Config, host: &Host) -> Result<Vec<Change>, HostError> {
     let topology = Topology::read(host)?;
-    let cmdline = host.read("/proc/cmdline").map(|t| Cmdline::parse(&t))?;
-    let cores = nats_cores(
-        &config.resources.cpus,
-        host,
-        Some(&cmdline),
-        topology.last_cpu(),
-    )?;
+    let cores = nats_cores(&config.resources.cpus, host)?;
     let mut changes = Vec::new();
 
     if let Some(set) = cores.set() {

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use pier_config::{Config, CpuSet};
 
 use crate::checks::{nats_cores, NatsCores, Topology};
-use crate::facts::cmdline::Cmdline;
 use crate::host::{Host, HostError};
 
 pub const GRUB_DROP_IN: &str = "/etc/default/grub.d/pier.cfg";
@@ -57,13 +56,7 @@ impl BootArgs {
 /// The boot arguments, or why there is no list of cores to isolate.
 pub fn compute(config: &Config, host: &Host) -> Result<Result<BootArgs, String>, HostError> {
     let topology = Topology::read(host)?;
-    let cmdline = host.read("/proc/cmdline").map(|t| Cmdline::parse(&t))?;
-    let cores = nats_cores(
-        &config.resources.cpus,
-        host,
-        Some(&cmdline),
-        topology.last_cpu(),
-    )?;
+    let cores = nats_cores(&config.resources.cpus, host)?;
     let isolated = match cores {
         NatsCores::Listed(set) | NatsCores::Isolated(set) => set,
         NatsCores::AutoNothingIsolated => {

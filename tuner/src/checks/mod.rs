@@ -216,30 +216,17 @@ pub fn processes(host: &Host) -> Result<Vec<Process>, HostError> {
     Ok(out)
 }
 
-/// Resolves `resources.cpus`: `auto` means the kernel's isolated cores (sysfs, else the command
-/// line).
-pub fn nats_cores(
-    placement: &CpuPlacement,
-    host: &Host,
-    cmdline: Option<&Cmdline>,
-    last_cpu: Option<usize>,
-) -> Result<NatsCores, HostError> {
+/// Resolves `resources.cpus` as `pier-broker run` does: `auto` means the cores the kernel lists
+/// in sysfs `isolated` (domain-isolated). An `isolcpus=` without the `domain` flag isolates
+/// nothing from the scheduler, so it leaves nats-server unpinned there too.
+pub fn nats_cores(placement: &CpuPlacement, host: &Host) -> Result<NatsCores, HostError> {
     Ok(match placement {
         CpuPlacement::List(set) => NatsCores::Listed(set.clone()),
         CpuPlacement::All => NatsCores::All,
         CpuPlacement::Auto => {
-            let sysfs = host
+            let isolated = host
                 .cpu_list_optional("/sys/devices/system/cpu/isolated")?
                 .unwrap_or_default();
-            let isolated = if sysfs.is_empty() {
-                cmdline
-                    .and_then(|c| c.isolcpus(last_cpu))
-                    .and_then(Result::ok)
-                    .map(|iso| iso.cpus)
-                    .unwrap_or_default()
-            } else {
-                sysfs
-            };
             if isolated.is_empty() {
                 NatsCores::AutoNothingIsolated
             } else {
@@ -272,8 +259,7 @@ impl<'a> Context<'a> {
     ) -> Self {
         let cmdline = host.read("/proc/cmdline").map(|t| Cmdline::parse(&t));
         let topology = Topology::read(host);
-        let last = topology.as_ref().ok().and_then(Topology::last_cpu);
-        let cores = nats_cores(&config.resources.cpus, host, cmdline.as_ref().ok(), last);
+        let cores = nats_cores(&config.resources.cpus, host);
         Context {
             config,
             host,
