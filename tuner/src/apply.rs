@@ -188,9 +188,16 @@ fn irqbalance(host: &Host, set: &CpuSet, out: &mut Vec<Change>) -> Result<(), Ho
     Ok(())
 }
 
-/// The originals of every file the plan touches; `null` for files that do not exist yet.
+/// The originals of every file pier has touched, with the plan's files added: entries already
+/// saved are never replaced, so the file always holds the state before pier first changed each
+/// one. `null` for files that did not exist.
 pub fn originals(host: &Host, changes: &[Change]) -> Result<String, HostError> {
-    let mut files = BTreeMap::new();
+    let saved = host.read_optional(ORIGINALS)?;
+    let mut files: BTreeMap<String, Option<String>> = saved
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|json| serde_json::from_value(json["files"].clone()).ok())
+        .unwrap_or_default();
     for change in changes {
         files
             .entry(change.path.clone())
@@ -214,8 +221,8 @@ pub fn apply(host: &Host, changes: &[Change]) -> Result<Outcome, ApplyError> {
         return Ok(Outcome { lines, failures: 0 });
     }
     let originals_path = host.path(ORIGINALS);
-    if !originals_path.exists() {
-        let text = originals(host, changes)?;
+    let text = originals(host, changes)?;
+    if host.read_optional(ORIGINALS)?.as_deref() != Some(text.as_str()) {
         write(&originals_path, &text, true)?;
         lines.push(format!("saved originals to {}", originals_path.display()));
     }
@@ -277,12 +284,12 @@ pub fn script(host: &Host, changes: &[Change]) -> Result<String, HostError> {
         .unwrap_or_default();
     let _ = writeln!(
         s,
-        "\n# Save the originals once, before the first change.\nmkdir -p {}",
+        "\n# Save the originals of files not yet saved, before the first change.\nmkdir -p {}",
         quote(&dir)
     );
     let _ = writeln!(
         s,
-        "[ -e {p} ] || cat > {p} <<'PIER_EOF'\n{}PIER_EOF",
+        "cat > {p} <<'PIER_EOF'\n{}PIER_EOF",
         originals(host, changes)?,
         p = quote(&originals_path.display().to_string())
     );

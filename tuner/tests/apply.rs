@@ -182,6 +182,23 @@ fn apply_tunes_the_tree_and_saves_originals_once() {
     apply(root, false).expect_code(0);
     assert_eq!(read(root, "var/lib/pier/tuner/originals.json"), saved);
     assert_eq!(read(root, "proc/sys/vm/swappiness"), "10\n");
+
+    // A file pier had not touched before gets its original saved then, beside the others.
+    let mut known: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let files = known["files"].as_object_mut().unwrap();
+    assert!(files.remove("/proc/sys/vm/swappiness").is_some());
+    let others = files.len();
+    std::fs::write(
+        root.join("var/lib/pier/tuner/originals.json"),
+        known.to_string(),
+    )
+    .unwrap();
+    std::fs::write(root.join("proc/sys/vm/swappiness"), "40\n").unwrap();
+    apply(root, false).expect_code(0);
+    let now: serde_json::Value =
+        serde_json::from_str(&read(root, "var/lib/pier/tuner/originals.json")).unwrap();
+    assert_eq!(now["files"]["/proc/sys/vm/swappiness"], "40\n");
+    assert_eq!(now["files"].as_object().unwrap().len(), others + 1);
 }
 
 #[test]
