@@ -56,7 +56,8 @@ pub enum Command {
     /// consumer lag.
     ///
     /// Exit status: 0 answered (with --wait-cluster: cluster formed), 1 --wait-cluster timed
-    /// out, 2 could not run or nats-server not reachable.
+    /// out (nats-server unreachable until then included), 2 could not run or nats-server not
+    /// reachable (without --wait-cluster).
     Status(StatusArgs),
     /// Load a running cluster: push (queue group), pull (JetStream) or mixed traffic; report
     /// msg/s, bytes/s, latency percentiles and whether every message arrived exactly once.

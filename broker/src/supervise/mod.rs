@@ -131,6 +131,8 @@ struct Shared {
     last_provision: Mutex<Option<String>>,
     /// A reload or stop owns STATUS= meanwhile.
     paused: std::sync::atomic::AtomicBool,
+    /// nats-server has answered its first health check (READY=1 was sent).
+    ready: std::sync::atomic::AtomicBool,
     /// The peers routes should reach, as of the configuration nats-server runs.
     expected_peers: Mutex<Vec<String>>,
 }
@@ -310,6 +312,14 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
 
 impl Supervisor {
     async fn reload(&mut self) {
+        // Before READY=1 nats-server may not even handle SIGHUP yet, and a READY=1 after the
+        // reload would tell systemd it is up when it is not.
+        if !self.shared.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!(
+                "SIGHUP ignored: nats-server is still starting; send it again once ready"
+            );
+            return;
+        }
         self.shared.pause(true);
         self.notifier.reloading();
         tracing::info!(
@@ -363,7 +373,10 @@ impl Supervisor {
         let previous =
             std::fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
         staged.commit(&conf).map_err(|e| e.to_string())?;
-        kill(self.pid, Signal::SIGHUP).map_err(|e| format!("cannot signal nats-server: {e}"))?;
+        if let Err(e) = kill(self.pid, Signal::SIGHUP) {
+            self.restore_runtime_file(&previous);
+            return Err(format!("cannot signal nats-server: {e}"));
+        }
 
         let deadline = Instant::now() + RELOAD_WAIT;
         while Instant::now() < deadline {
@@ -383,15 +396,20 @@ impl Supervisor {
             }
         }
         // nats-server refused (its log says why): the live file goes back to what it runs.
-        let restored =
-            runtime_file::stage(self.runtime.path(), &previous).and_then(|s| s.commit(&conf));
-        if let Err(e) = restored {
-            tracing::error!("cannot restore the previous runtime configuration: {e}");
-        }
+        self.restore_runtime_file(&previous);
         Err(format!(
             "nats-server did not load the new configuration within {}s (see its log above)",
             RELOAD_WAIT.as_secs()
         ))
+    }
+
+    /// Puts back the configuration nats-server runs, after a reload it did not take.
+    fn restore_runtime_file(&self, previous: &str) {
+        let restored = runtime_file::stage(self.runtime.path(), previous)
+            .and_then(|s| s.commit(&self.runtime.conf_path()));
+        if let Err(e) = restored {
+            tracing::error!("cannot restore the previous runtime configuration: {e}");
+        }
     }
 
     async fn config_load_time(&self) -> Option<String> {
@@ -471,6 +489,9 @@ async fn watch_health(monitor: Monitor, notifier: Notifier, shared: Arc<Shared>)
                 let status = status_text(&monitor, &shared).await;
                 if !ready {
                     ready = true;
+                    shared
+                        .ready
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
                     tracing::info!("nats-server is ready: {status}");
                     notifier.ready(&status);
                 } else if !shared.paused() {
