@@ -272,10 +272,12 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     });
     let mut workloads = Vec::new();
     let mut failure = None;
+    // Every task is awaited before any error returns: the pull task removes what it created.
     for handle in [push, pull].into_iter().flatten() {
-        match handle.await? {
-            Ok(workload) => workloads.push(workload),
-            Err(e) => failure = failure.or(Some(e)),
+        match handle.await {
+            Ok(Ok(workload)) => workloads.push(workload),
+            Ok(Err(e)) => failure = failure.or(Some(e)),
+            Err(e) => failure = failure.or(Some(BenchError::Task(e))),
         }
     }
     if let Some(ticker) = ticker {

@@ -70,6 +70,21 @@ pub async fn set_up(
         .timeout(ADMIN_TIMEOUT)
         .build(admin);
     let mut target = prepare(options, context, cluster_size).await?;
+    if let Err(e) = connect_workers(options, pool, &mut target).await {
+        // Nothing ran: what bench created for this run goes again.
+        if let Err(cleanup) = clean_up(options, &target).await {
+            tracing::warn!("{cleanup}");
+        }
+        return Err(e);
+    }
+    Ok(target)
+}
+
+async fn connect_workers(
+    options: &Options,
+    pool: &Pool,
+    target: &mut Target,
+) -> Result<(), BenchError> {
     for index in 0..options.subscribers {
         let client = pool.connect("pull-worker", index).await?;
         let consumer: PullConsumer = jetstream::ContextBuilder::new()
@@ -86,7 +101,7 @@ pub async fn set_up(
             })?;
         target.workers.push((client, consumer));
     }
-    Ok(target)
+    Ok(())
 }
 
 /// Runs the pull workload on a target from [`set_up`], then removes what bench created.
