@@ -1,8 +1,10 @@
 //! A blocking HTTP/1.1 client for the monitoring port. Blocking on purpose: calls are rare, local
 //! and short, and async callers run them on tokio's blocking pool.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use pier_config::model::local_address;
 
 use serde::de::DeserializeOwned;
 
@@ -41,18 +43,13 @@ pub struct Monitor {
 impl Monitor {
     /// `listen` is the configured `monitor_listen`; a wildcard address is reached on loopback.
     pub fn new(listen: SocketAddr, timeout: Duration) -> Self {
-        let ip = match listen.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .max_idle_connections(0)
             .build();
         Monitor {
-            base: format!("http://{}", SocketAddr::new(ip, listen.port())),
+            base: format!("http://{}", local_address(listen)),
             agent: ureq::Agent::new_with_config(config),
         }
     }

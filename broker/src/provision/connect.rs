@@ -1,8 +1,8 @@
 //! Reaching the node's own nats-server as a client: which URL, which credentials.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use pier_config::model::local_address;
 use pier_config::Config;
 
 use crate::render::{SecretError, Secrets};
@@ -26,18 +26,12 @@ pub enum ConnectError {
 /// The node's own client listener: `node.client_listen`, with a wildcard address (0.0.0.0, ::)
 /// replaced by loopback, since a server listening everywhere listens there too.
 pub fn default_url(config: &Config) -> String {
-    let listen = config.node.client_listen;
-    let ip = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
     let scheme = if config.client.tls.is_some() {
         "tls"
     } else {
         "nats"
     };
-    format!("{scheme}://{}", SocketAddr::new(ip, listen.port()))
+    format!("{scheme}://{}", local_address(config.node.client_listen))
 }
 
 /// The credentials provisioning presents: when `client.users` is set, the first user that has

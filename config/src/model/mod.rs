@@ -85,6 +85,17 @@ pub struct Node {
     pub nats_server: Option<PathBuf>,
 }
 
+/// The address a local client dials to reach a listener of this node: a wildcard (0.0.0.0, ::)
+/// becomes loopback, since a server listening everywhere listens there too.
+pub fn local_address(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
 pub fn default_client_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 4222))
 }
