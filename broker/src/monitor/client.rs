@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pier_config::model::local_address;
-
 use serde::de::DeserializeOwned;
 
 use super::model::{Health, Jsz, Routez, Varz};
