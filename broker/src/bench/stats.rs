@@ -187,16 +187,16 @@ impl ErrorLog {
 /// Did every published message arrive exactly once?
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    /// Messages the publishers had confirmed sent (core NATS: handed to the client and
-    /// flushed; JetStream: acknowledged by the stream).
+    /// Messages the publishers sent (handed to the client; for JetStream whether or not the
+    /// stream acknowledged them: a lost publish ack shows as an error, the message as missing).
     pub expected: u64,
     /// Distinct expected messages received.
     pub unique: u64,
     pub missing: u64,
     /// Extra deliveries of a message already received (redeliveries included).
     pub duplicates: u64,
-    /// Stamped messages that no publisher of this run confirmed (e.g. a publish whose ack
-    /// was lost, yet the message was stored).
+    /// Stamped messages with a sequence no publisher of this run sent (a foreign message that
+    /// decodes as a stamp, or a stale one from an earlier run).
     pub unexpected: u64,
     /// True when nothing is missing, duplicated or unexpected.
     pub complete: bool,

@@ -166,7 +166,7 @@ impl Outcome {
         }
     }
 
-    /// Whether the cluster now matches the configuration (or would, for a dry run).
+    /// Whether changes were refused (drift): then nothing was applied.
     pub fn refused(&self) -> bool {
         self.summary.drift > 0
     }

@@ -37,7 +37,8 @@ impl Notifier {
         }
     }
 
-    /// RELOADING=1 with the CLOCK_MONOTONIC timestamp systemd wants for Type=notify-reload.
+    /// RELOADING=1 with the CLOCK_MONOTONIC timestamp (systemd 253's Type=notify-reload needs
+    /// it; 252 with Type=notify accepts it).
     pub fn reloading(&self) {
         match NotifyState::monotonic_usec_now() {
             Ok(now) => self.send(&[NotifyState::Reloading, now]),
