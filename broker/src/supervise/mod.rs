@@ -337,9 +337,11 @@ impl Supervisor {
                 format!("last reload FAILED at {}: {e}", now_text())
             }
         };
-        self.shared.set_last_reload(text.clone());
+        self.shared.set_last_reload(text);
         self.shared.pause(false);
-        self.notifier.ready(&text);
+        // The whole status line, reload result included, not the result alone.
+        let status = status_text(&self.monitor, &self.shared).await;
+        self.notifier.ready(&status);
     }
 
     async fn try_reload(&mut self) -> Result<(), String> {
