@@ -220,6 +220,10 @@ fn cli_prints_a_json_report_with_stable_keys() {
             "20000",
             "--subscribers",
             "3",
+            "--subject",
+            "bench.jobs",
+            "--queue-group",
+            "bench-group",
             "--format",
             "json",
         ])
@@ -250,6 +254,7 @@ fn cli_prints_a_json_report_with_stable_keys() {
         assert_eq!(workload["consumed"]["messages"], 20_000);
     }
     assert_eq!(workloads[0]["kind"], "push");
+    assert_eq!(workloads[0]["subject"], "bench.jobs");
     assert!(workloads[0]["pull"].is_null());
     assert_eq!(workloads[1]["kind"], "pull");
     assert_keys(&workloads[1]["pull"], PULL_KEYS);

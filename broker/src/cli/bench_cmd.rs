@@ -64,6 +64,12 @@ pub struct BenchArgs {
     /// How pull workers request batches: one fetch at a time, or pipelined (consume).
     #[arg(long, value_enum, default_value = "fetch")]
     pub pull_style: PullStyleArg,
+    /// Subject of push traffic (keep bench off a live queue group with e.g. `bench.jobs`).
+    #[arg(long, value_name = "SUBJECT", default_value = "jobs.process")]
+    pub subject: String,
+    /// Queue group of the push subscribers.
+    #[arg(long, value_name = "NAME", default_value = "worker-group")]
+    pub queue_group: String,
     /// Stream for pull traffic; created with subjects logs.> (file storage) and deleted
     /// afterwards when missing.
     #[arg(long, value_name = "NAME", default_value = "LOGS")]
@@ -107,6 +113,8 @@ impl BenchArgs {
                 PullStyleArg::Fetch => PullStyle::Fetch,
                 PullStyleArg::Consume => PullStyle::Consume,
             },
+            push_subject: self.subject.clone(),
+            queue_group: self.queue_group.clone(),
             stream: self.stream.clone(),
             consumer: self.consumer.clone(),
             replicas: self.replicas,

@@ -257,6 +257,8 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
         placement_text(&prepared.placement),
     );
 
+    log_open_files_limit();
+
     let probe_timeout = notifier.watchdog().map_or(Duration::from_secs(2), |w| {
         (w / 3).min(Duration::from_secs(2))
     });
@@ -551,6 +553,20 @@ fn forward_lines(
             }
         }
     })
+}
+
+/// nats-server (Go) raises its soft open-files limit to the hard one it inherits from here; a
+/// host clamp (fs.nr_open, a container) below what LimitNOFILE asked for is worth seeing.
+fn log_open_files_limit() {
+    /// Streams × 2 plus connections for a busy node; below it the journal says so.
+    const ADVISED: u64 = 65_536;
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) if hard < ADVISED => tracing::warn!(
+            "nats-server may open at most {hard} files (hard limit); raise LimitNOFILE or fs.nr_open to {ADVISED} or more"
+        ),
+        Ok((_, hard)) => tracing::info!("nats-server may open up to {hard} files"),
+        Err(e) => tracing::warn!("cannot read the open-files limit: {e}"),
+    }
 }
 
 fn placement_text(placement: &Placement) -> String {
