@@ -20,9 +20,9 @@ use super::clients::Pool;
 use super::payload::{PayloadWriter, Stamp};
 use super::progress::{Slot, Workload};
 use super::push::{schedule_for, Published};
-use super::report::{PullReport, WorkloadReport};
+use super::report::{Measured, PullReport, WorkloadReport};
 use super::schedule::Schedule;
-use super::stats::{ErrorLog, Latency, Recorder, Throughput};
+use super::stats::{ErrorLog, Recorder};
 use super::{wait, BenchError, Clock, Options, PullStyle};
 
 /// Unacknowledged messages a consumer bench creates may have; far above workers × batch so
@@ -192,28 +192,19 @@ async fn measure(
         acked += outcome.acked;
         errors.merge(outcome.errors);
     }
-    if recorder.unstamped > 0 {
-        errors.push(format!(
-            "{} messages without a bench stamp",
-            recorder.unstamped
-        ));
-    }
     let (ack_pending, num_pending) = settled_state(target).await?;
-    let seconds = |end_ns: u64| end_ns.saturating_sub(start_ns) as f64 / 1e9;
-    Ok(WorkloadReport {
-        kind: "pull".to_owned(),
-        subject: options.pull_subject.clone(),
-        published: Throughput::new(
-            expected,
-            expected * options.size as u64,
-            seconds(published_end_ns),
-        ),
-        consumed: Throughput::new(recorder.messages, recorder.bytes, seconds(recorder.last_ns)),
-        latency_us: Latency::from_histogram(&recorder.latency),
-        errors,
-        redeliveries: recorder.redeliveries,
-        check: recorder.seen.check(&sent),
-        pull: Some(PullReport {
+    Ok(WorkloadReport::from_measured(
+        Measured {
+            kind: "pull",
+            subject: &options.pull_subject,
+            size: options.size,
+            start_ns,
+            sent,
+            published_end_ns,
+            recorder,
+            errors,
+        },
+        Some(PullReport {
             stream: options.stream.clone(),
             replicas: target.replicas,
             stream_created: target.stream_created,
@@ -224,7 +215,7 @@ async fn measure(
             ack_pending,
             num_pending,
         }),
-    })
+    ))
 }
 
 /// Finds or creates the stream and the durable consumer. An existing consumer with

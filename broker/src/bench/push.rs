@@ -9,9 +9,9 @@ use futures::StreamExt;
 use super::clients::Pool;
 use super::payload::{PayloadWriter, Stamp};
 use super::progress::{Slot, Workload};
-use super::report::WorkloadReport;
+use super::report::{Measured, WorkloadReport};
 use super::schedule::Schedule;
-use super::stats::{ErrorLog, Latency, Recorder, Throughput};
+use super::stats::{ErrorLog, Recorder};
 use super::{wait, BenchError, Clock, Options};
 
 /// How long a publisher keeps asking whether a subscriber's interest has reached its server.
@@ -53,12 +53,10 @@ pub async fn run(
         .collect();
     let mut sent = Vec::new();
     let mut errors = ErrorLog::default();
-    let mut published_bytes = 0;
     let mut published_end_ns = start_ns;
     for handle in handles {
         let outcome = handle.await?;
         sent.push(outcome.sent);
-        published_bytes += outcome.sent * options.size as u64;
         published_end_ns = published_end_ns.max(outcome.end_ns);
         errors.merge(outcome.errors);
     }
@@ -73,24 +71,19 @@ pub async fn run(
         }
         recorder.merge(handle.await?);
     }
-    if recorder.unstamped > 0 {
-        errors.push(format!(
-            "{} messages without a bench stamp",
-            recorder.unstamped
-        ));
-    }
-    let seconds = |end_ns: u64| end_ns.saturating_sub(start_ns) as f64 / 1e9;
-    Ok(WorkloadReport {
-        kind: "push".to_owned(),
-        subject: options.push_subject.clone(),
-        published: Throughput::new(expected, published_bytes, seconds(published_end_ns)),
-        consumed: Throughput::new(recorder.messages, recorder.bytes, seconds(recorder.last_ns)),
-        latency_us: Latency::from_histogram(&recorder.latency),
-        errors,
-        redeliveries: 0,
-        check: recorder.seen.check(&sent),
-        pull: None,
-    })
+    Ok(WorkloadReport::from_measured(
+        Measured {
+            kind: "push",
+            subject: &options.push_subject,
+            size: options.size,
+            start_ns,
+            sent,
+            published_end_ns,
+            recorder,
+            errors,
+        },
+        None,
+    ))
 }
 
 type Subscribers = Vec<(Client, tokio::task::JoinHandle<Recorder>)>;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{Check, ErrorLog, Latency, Throughput};
+use super::stats::{Check, ErrorLog, Latency, Recorder, Throughput};
 use super::{Amount, Mode, Options};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -77,7 +77,55 @@ pub struct PullReport {
     pub num_pending: u64,
 }
 
+/// One workload's raw results, as its publishers and subscribers left them.
+pub(super) struct Measured<'a> {
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub size: usize,
+    /// Clock reading when the first publisher started.
+    pub start_ns: u64,
+    /// Messages sent by each publisher.
+    pub sent: Vec<u64>,
+    /// Clock reading when the last publisher finished.
+    pub published_end_ns: u64,
+    pub recorder: Recorder,
+    pub errors: ErrorLog,
+}
+
 impl WorkloadReport {
+    /// Throughputs, latency and the received-once check of a workload.
+    pub(super) fn from_measured(measured: Measured, pull: Option<PullReport>) -> WorkloadReport {
+        let Measured {
+            kind,
+            subject,
+            size,
+            start_ns,
+            sent,
+            published_end_ns,
+            recorder,
+            mut errors,
+        } = measured;
+        if recorder.unstamped > 0 {
+            errors.push(format!(
+                "{} messages without a bench stamp",
+                recorder.unstamped
+            ));
+        }
+        let expected: u64 = sent.iter().sum();
+        let seconds = |end_ns: u64| end_ns.saturating_sub(start_ns) as f64 / 1e9;
+        WorkloadReport {
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            published: Throughput::new(expected, expected * size as u64, seconds(published_end_ns)),
+            consumed: Throughput::new(recorder.messages, recorder.bytes, seconds(recorder.last_ns)),
+            latency_us: Latency::from_histogram(&recorder.latency),
+            errors,
+            redeliveries: recorder.redeliveries,
+            check: recorder.seen.check(&sent),
+            pull,
+        }
+    }
+
     pub fn complete(&self) -> bool {
         let acks_settled = self
             .pull
