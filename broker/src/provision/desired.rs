@@ -27,7 +27,7 @@ pub fn overlay_stream(declared: &Stream, base: &stream::Config) -> stream::Confi
     }
     config.subjects = declared.subjects.clone();
     config.storage = storage(declared.storage);
-    config.num_replicas = usize::try_from(declared.replicas).unwrap_or(1);
+    config.num_replicas = replicas(declared);
     config.retention = retention(declared.retention);
     config.discard = discard(declared.discard);
     if let Some(age) = declared.max_age {
@@ -122,8 +122,14 @@ pub fn effective_filters(config: &consumer::Config) -> Vec<String> {
     filters
 }
 
-fn saturating_i64(value: u64) -> i64 {
+/// JetStream keeps limits as signed 64-bit integers; validation keeps declared ones in range.
+pub(super) fn saturating_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The declared replica count (validation keeps it within 1..=5).
+pub fn replicas(declared: &Stream) -> usize {
+    usize::try_from(declared.replicas).unwrap_or(1)
 }
 
 pub fn storage(storage: Storage) -> stream::StorageType {

@@ -140,7 +140,7 @@ pub fn stream_changes(
             )),
         );
     }
-    let replicas = usize::try_from(declared.replicas).unwrap_or(1);
+    let replicas = desired::replicas(declared);
     if replicas != actual.num_replicas {
         let effect = if replicas < actual.num_replicas {
             Effect::Destructive(format!(
@@ -221,7 +221,7 @@ pub fn stream_changes(
         ),
     ];
     for (field, want, have, used, unit) in limits {
-        let Some(want) = want.map(saturating_i64) else {
+        let Some(want) = want.map(desired::saturating_i64) else {
             continue;
         };
         if normal_limit(want) != normal_limit(have) {
@@ -235,7 +235,7 @@ pub fn stream_changes(
             push(field, limit_text(have), limit_text(want), effect);
         }
     }
-    if let Some(want) = declared.max_msgs_per_subject.map(saturating_i64) {
+    if let Some(want) = declared.max_msgs_per_subject.map(desired::saturating_i64) {
         let have = actual.max_messages_per_subject;
         if normal_limit(want) != normal_limit(have) {
             let lower = want > 0 && (normal_limit(have) == -1 || want < have);
@@ -417,10 +417,6 @@ fn sorted(items: &[String]) -> Vec<String> {
 
 fn list(items: &[String]) -> String {
     format!("[{}]", items.join(", "))
-}
-
-fn saturating_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// nats-server reads 0 and -1 alike as "no limit".
