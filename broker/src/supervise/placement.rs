@@ -47,10 +47,7 @@ pub fn resolve(
 ) -> Result<Placement, PlacementError> {
     let server = match wanted {
         CpuPlacement::All => None,
-        CpuPlacement::Auto => {
-            let usable = isolated.intersection(online);
-            (!usable.is_empty()).then_some(usable)
-        }
+        CpuPlacement::Auto => CpuPlacement::auto_cores(isolated, online),
         CpuPlacement::List(list) => {
             let offline = list.difference(online);
             if !offline.is_empty() {

@@ -129,6 +129,16 @@ pub enum CpuPlacement {
     List(CpuSet),
 }
 
+impl CpuPlacement {
+    /// The cores `auto` stands for on a host: its isolated cores that are online; None when
+    /// nothing is isolated (nats-server is then not pinned). `pier-broker run` and
+    /// `pier-tuner` both resolve `auto` through this, from sysfs `isolated` and `online`.
+    pub fn auto_cores(isolated: &CpuSet, online: &CpuSet) -> Option<CpuSet> {
+        let usable = isolated.intersection(online);
+        (!usable.is_empty()).then_some(usable)
+    }
+}
+
 impl<'de> Deserialize<'de> for CpuPlacement {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;

@@ -224,13 +224,14 @@ pub fn nats_cores(placement: &CpuPlacement, host: &Host) -> Result<NatsCores, Ho
         CpuPlacement::List(set) => NatsCores::Listed(set.clone()),
         CpuPlacement::All => NatsCores::All,
         CpuPlacement::Auto => {
-            let isolated = host
-                .cpu_list_optional("/sys/devices/system/cpu/isolated")?
-                .unwrap_or_default();
-            if isolated.is_empty() {
-                NatsCores::AutoNothingIsolated
-            } else {
-                NatsCores::Isolated(isolated)
+            let read = |path| -> Result<CpuSet, HostError> {
+                Ok(host.cpu_list_optional(path)?.unwrap_or_default())
+            };
+            let isolated = read("/sys/devices/system/cpu/isolated")?;
+            let online = read("/sys/devices/system/cpu/online")?;
+            match CpuPlacement::auto_cores(&isolated, &online) {
+                Some(cores) => NatsCores::Isolated(cores),
+                None => NatsCores::AutoNothingIsolated,
             }
         }
     })
