@@ -1,3 +1,4 @@
+#![allow(clippy::print_stdout)] // An example whose job is to print its figures.
 //! A deliberately minimal async-nats load loop, independent of `pier_broker::bench`, used as
 //! the yardstick in docs/benchmarks.md: no stamps, no histogram, no delivery check; it only
 //! counts. If `pier-broker bench` reaches this loop's figures, the benchmark is not the

@@ -2,7 +2,6 @@
 //! The supervisor is never in the message path: clients talk to nats-server directly.
 
 pub mod bench;
-pub mod checked;
 pub mod cli;
 pub mod demo;
 pub mod monitor;

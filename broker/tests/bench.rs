@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! `pier-broker bench` against real nats-server 2.15 clusters on loopback: every message
 //! published must be received (and, for pull, acknowledged) exactly once, and the JSON report
 //! keeps its documented keys.

@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! `pier-broker validate` and `render` run as a user runs them: the real binary, real files, and
 //! the real nats-server judging what pier renders.
 

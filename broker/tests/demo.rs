@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! `pier-broker demo` as a new user runs it: the real binary, real supervisors and servers.
 
 use std::process::Command;

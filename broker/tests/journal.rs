@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! `pier-broker run` under systemd's journal: nats-server's lines arrive as native journal
 //! entries with matching priorities and the SERVER / NATS_LEVEL fields.
 //!

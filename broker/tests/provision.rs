@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! `pier-broker provision` against real nats-server clusters on loopback.
 //!
 //! Most tests share one three-node nats-server 2.15 cluster (client ports 14322-14324, routes

@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! `pier-broker run` and `status` against real nats-server processes: notify protocol, reload,
 //! lame duck stop, crash, hang (watchdog), CPU pinning, capabilities and cluster formation.
 

@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! systemd/pier-broker.service as systemd judges it: `systemd-analyze verify` finds nothing, and
 //! its exposure stays at least as low as upstream's hardened nats-server unit (1.7).
 

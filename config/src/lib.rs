@@ -1,11 +1,13 @@
 //! pier's appliance configuration, shared by `pier-broker` and `pier-tuner`.
 //!
-//! The flow is one way: [`Source::read`] → [`Source::parse`] → [`validate::validate`]; rendering to
+//! The flow is one way: [`Source::read`] → [`Source::parse`] → [`validate::validate`], all behind
+//! [`load::check`], the one loader both binaries use; rendering to
 //! nats-server's format lives in the broker. Everything here is pure except reading the file and
 //! asking the nats-server binary its version ([`server_binary`]).
 
 pub mod cpuset;
 pub mod diagnostic;
+pub mod load;
 pub mod model;
 pub mod server_binary;
 pub mod source;

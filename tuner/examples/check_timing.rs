@@ -1,3 +1,4 @@
+#![allow(clippy::print_stdout)] // An example whose job is to print its figures.
 //! How long a full `check` takes: reads every host fact and runs every check (offline) many
 //! times, against the live host and each captured fixture, and prints the distribution.
 //!

@@ -1,15 +1,16 @@
 //! Command-line interface of pier-tuner.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use pier_config::model::DEFAULT_CONFIG_PATH;
-use pier_config::validate::{validate, Context as ValidateContext};
-use pier_config::{server_binary, Config, CpuSet, ServerVersion, Source};
+use clap::{Args, Parser, Subcommand};
+use pier_cli::config::{load_valid, ConfigPath};
+pub use pier_cli::{exit, Format};
+use pier_config::load::{ServerChoice, VersionSource};
+use pier_config::{Config, CpuSet, ServerVersion};
 
 use crate::checks::{self, Context};
 use crate::host::Host;
@@ -57,19 +58,11 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    /// The appliance configuration file.
-    #[arg(long, short = 'c', value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigPath,
     /// Read every host fact under this directory (a captured /proc, /sys, /etc tree).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    #[default]
-    Text,
-    Json,
 }
 
 #[derive(Debug, Args)]
@@ -119,13 +112,6 @@ pub struct PinArgs {
     pub cpus: CpuSet,
 }
 
-/// Exit statuses shared by every command.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const CANNOT_RUN: u8 = 2;
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check(&args),
@@ -135,56 +121,45 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reads, parses and validates pier.toml; on failure prints why and returns the exit status.
-fn load(path: &Path) -> Result<Config, ExitCode> {
-    let cannot = || ExitCode::from(exit::CANNOT_RUN);
-    let source = Source::read(path).map_err(|e| {
-        eprintln!("error: {e}");
-        cannot()
-    })?;
-    let config = source.parse().map_err(|d| {
-        eprintln!("{d}");
-        cannot()
-    })?;
-    let context = ValidateContext::default();
-    let errors: Vec<_> = validate(&config, &context)
-        .into_iter()
-        .filter(|d| d.is_error())
-        .map(|d| source.locate(d))
-        .collect();
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        return Err(cannot());
-    }
-    Ok(config)
+/// Loads pier.toml with the loader `pier-broker` uses, so both reach the same verdict. The
+/// nats-server version it is judged against: the given one, else that of the running server's
+/// binary, else the configured one's — on the live host only: a captured tree's binaries are not
+/// on this machine, so there the version-dependent rules are left to `durability.sync_version`.
+fn load(
+    args: &ConfigArgs,
+    given: Option<ServerVersion>,
+    nothing: &str,
+) -> Result<(Config, Option<ServerVersion>), ExitCode> {
+    let host = Host::new(&args.root);
+    let version = match given {
+        Some(version) => VersionSource::Given(version),
+        None if !host.is_live() => VersionSource::Unknown,
+        None => VersionSource::Running(running_servers(&host)),
+    };
+    let choice = ServerChoice {
+        binary: None,
+        version,
+    };
+    let checked = load_valid(&args.config, &choice, nothing)?;
+    let version = checked.version;
+    let config = checked.config.ok_or_else(|| ExitCode::from(exit::FAILED))?;
+    Ok((config, version))
 }
 
-/// The nats-server version: given, else asked of the running server's binary, else of the
-/// configured one — on the live host only, since a captured tree's binaries are not there.
-fn server_version(
-    given: Option<ServerVersion>,
-    host: &Host,
-    config: &Config,
-    ctx_pids: &[u32],
-) -> Option<ServerVersion> {
-    if given.is_some() || !host.is_live() {
-        return given;
-    }
-    for pid in ctx_pids {
-        if let Ok(v) = server_binary::version(Path::new(&format!("/proc/{pid}/exe"))) {
-            return Some(v);
-        }
-    }
-    let binary = server_binary::locate(config.node.nats_server.as_deref()).ok()?;
-    server_binary::version(&binary).ok()
+/// The executables of the nats-servers running on the live host.
+fn running_servers(host: &Host) -> Vec<PathBuf> {
+    checks::processes(host)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.status.name == "nats-server")
+        .map(|p| PathBuf::from(format!("/proc/{}/exe", p.pid)))
+        .collect()
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    // The version is judged by durability.sync_version, not refused up front.
-    let config = match load(&args.config.config) {
-        Ok(c) => c,
+    let start = Instant::now();
+    let (config, version) = match load(&args.config, args.server_version, "nothing checked") {
+        Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
     let host = Host::new(&args.config.root);
@@ -192,12 +167,9 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {} has no proc directory", host.root().display());
         return Ok(ExitCode::from(exit::CANNOT_RUN));
     }
-    let start = Instant::now();
-    let mut ctx = Context::read(&config, &host, args.offline, None);
-    let read = start.elapsed();
-    let pids: Vec<u32> = ctx.nats_servers().map(|p| p.pid).collect();
-    ctx.server_version = server_version(args.server_version, &host, &config, &pids);
-    let version_time = start.elapsed() - read;
+    let loaded = start.elapsed();
+    let ctx = Context::read(&config, &host, args.offline, version);
+    let read = start.elapsed() - loaded;
     let (checks, timings) = checks::run(&ctx);
     let total = start.elapsed();
 
@@ -209,18 +181,9 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     stdout.flush()?;
     if args.timings {
         let mut err = std::io::stderr().lock();
-        writeln!(
-            err,
-            "{:<12} {:>9.3} ms",
-            "host facts",
-            read.as_secs_f64() * 1e3
-        )?;
-        writeln!(
-            err,
-            "{:<12} {:>9.3} ms",
-            "version",
-            version_time.as_secs_f64() * 1e3
-        )?;
+        for (what, t) in [("config", loaded), ("host facts", read)] {
+            writeln!(err, "{what:<12} {:>9.3} ms", t.as_secs_f64() * 1e3)?;
+        }
         for (area, t) in &timings {
             writeln!(err, "{area:<12} {:>9.3} ms", t.as_secs_f64() * 1e3)?;
         }
@@ -231,8 +194,8 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn apply_cmd(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    let config = match load(&args.config.config) {
-        Ok(c) => c,
+    let (config, _) = match load(&args.config, None, "nothing applied") {
+        Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
     let host = Host::new(&args.config.root);
@@ -254,8 +217,8 @@ fn apply_cmd(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn boot_args_cmd(args: &BootArgsArgs) -> anyhow::Result<ExitCode> {
-    let config = match load(&args.config.config) {
-        Ok(c) => c,
+    let (config, _) = match load(&args.config, None, "nothing printed") {
+        Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
     let host = Host::new(&args.config.root);

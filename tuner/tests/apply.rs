@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! `apply` against copies of captured trees: what changes, what is saved, and that the dry run's
 //! script does exactly what apply does. Never run against the real /.
 

@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! `boot-args`: the kernel command line for the configured cores, never applied by the tool.
 
 mod common;

@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! On the real machine: a read-only smoke test of `check --root / --offline`, the local-port
 //! checks against a real nats-server and a foreign listener, and `pin` on a running nats-server.
 //! `apply` is never run here. Ports 27200-27299 belong to this file.

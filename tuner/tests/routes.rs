@@ -1,3 +1,6 @@
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! Route checks against real nats-server processes on loopback, a listener that is not NATS,
 //! and a cluster with another name. Ports 27100-27199 belong to this file.
 

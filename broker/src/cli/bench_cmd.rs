@@ -149,6 +149,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(if report.ok {
         exit::OK
     } else {
-        exit::INVALID
+        exit::FAILED
     }))
 }

@@ -35,6 +35,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(if report.complete() {
         exit::OK
     } else {
-        exit::INVALID
+        exit::FAILED
     }))
 }

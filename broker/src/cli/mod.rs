@@ -11,11 +11,12 @@ mod validate_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use pier_config::model::DEFAULT_CONFIG_PATH;
+use clap::{Args, Parser, Subcommand};
+use pier_cli::config::{load_valid, ConfigPath};
+pub use pier_cli::exit;
+pub use pier_cli::Format;
+use pier_config::load::{Checked, ServerChoice};
 use pier_config::ServerVersion;
-
-use crate::checked::{check, Checked, ServerChoice};
 
 /// Run a tuned, supervised nats-server node of a pier cluster.
 #[derive(Debug, Parser)]
@@ -76,9 +77,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    /// The appliance configuration file.
-    #[arg(long, short = 'c', value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigPath,
     /// The nats-server binary to check against (overrides node.nats_server).
     #[arg(long, value_name = "PATH")]
     pub nats_server: Option<PathBuf>,
@@ -91,16 +91,9 @@ impl ConfigArgs {
     pub fn server_choice(&self) -> ServerChoice {
         ServerChoice {
             binary: self.nats_server.clone(),
-            version: self.server_version,
+            version: self.server_version.into(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    #[default]
-    Text,
-    Json,
 }
 
 #[derive(Debug, Args)]
@@ -186,32 +179,9 @@ pub struct DemoArgs {
     pub format: Format,
 }
 
-/// Reads and checks the configuration for a command that acts on it. When the command cannot go
-/// on, every error has been printed and the exit status is returned; `nothing` says what did not
-/// happen ("nothing rendered").
+/// Loads pier.toml for a command that acts on it; see [`pier_cli::config::load_valid`].
 fn valid_config(args: &ConfigArgs, nothing: &str) -> Result<Checked, ExitCode> {
-    let checked = check(&args.config, &args.server_choice()).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(exit::CANNOT_RUN)
-    })?;
-    if checked.has_errors() || checked.config.is_none() {
-        for diagnostic in checked.errors() {
-            eprintln!("{diagnostic}");
-        }
-        eprintln!(
-            "error: {} is invalid; {nothing}",
-            checked.source.path.display()
-        );
-        return Err(ExitCode::from(exit::INVALID));
-    }
-    Ok(checked)
-}
-
-/// Exit statuses shared by every command.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const INVALID: u8 = 1;
-    pub const CANNOT_RUN: u8 = 2;
+    load_valid(&args.config, &args.server_choice(), nothing)
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

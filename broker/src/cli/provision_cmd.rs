@@ -21,7 +21,7 @@ pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let Some(config) = checked.config else {
-        return Ok(ExitCode::from(exit::INVALID));
+        return Ok(ExitCode::from(exit::FAILED));
     };
     let url = args
         .server
@@ -30,14 +30,7 @@ pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
     let mut options = Options::from_config(&config);
     options.dry_run = args.dry_run;
 
-    // Progress (creating, updating, retrying) goes to stderr; RUST_LOG=info or debug shows it.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    // Progress (creating, updating, retrying) is logged; PIER_LOG=info or debug shows it.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -73,7 +66,7 @@ pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
         Format::Text => outcome.write_text(&mut stdout)?,
     }
     Ok(ExitCode::from(if outcome.refused() {
-        exit::INVALID
+        exit::FAILED
     } else {
         exit::OK
     }))

@@ -25,7 +25,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("error: {}: {e}", checked.source.path.display());
-            Ok(ExitCode::from(exit::INVALID))
+            Ok(ExitCode::from(exit::FAILED))
         }
     }
 }

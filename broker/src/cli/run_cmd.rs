@@ -32,10 +32,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 fn failed(e: &SuperviseError) -> ExitCode {
     tracing::error!("{e}");
     ExitCode::from(match e {
-        SuperviseError::Invalid(_) | SuperviseError::Render { .. } => exit::INVALID,
+        SuperviseError::Invalid(_) | SuperviseError::Render { .. } => exit::FAILED,
         SuperviseError::RuntimeFile(supervise::runtime_file::RuntimeFileError::Refused {
             ..
-        }) => exit::INVALID,
+        }) => exit::FAILED,
         _ => exit::CANNOT_RUN,
     })
 }

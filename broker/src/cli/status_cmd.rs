@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{exit, Format, StatusArgs};
-use crate::checked::check;
+use pier_config::load::check;
 use crate::monitor::{summarize, Monitor, NodeView};
 
 /// How long one monitoring request may take.
@@ -25,7 +25,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         for diagnostic in &checked.diagnostics {
             eprintln!("{diagnostic}");
         }
-        return Ok(ExitCode::from(exit::INVALID));
+        return Ok(ExitCode::from(exit::FAILED));
     };
     let expected: Vec<String> = config.route_peers().map(|p| p.name.clone()).collect();
     let monitor = Monitor::new(
@@ -76,7 +76,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
     let code = match (&view, args.wait_cluster) {
         (_, true) if formed => exit::OK,
-        (_, true) => exit::INVALID,
+        (_, true) => exit::FAILED,
         (Some(_), false) => exit::OK,
         (None, false) => exit::CANNOT_RUN,
     };

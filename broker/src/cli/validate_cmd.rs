@@ -6,13 +6,21 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::{exit, Format, ValidateArgs};
-use crate::checked::{check, Checked};
+use pier_config::load::{check, Checked};
+use pier_config::{Diagnostic, ReadError};
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let checked = match check(&args.config.config, &args.config.server_choice()) {
         Ok(checked) => checked,
         Err(e) => {
-            eprintln!("error: {e}");
+            // A program reading --format json gets a JSON document whatever happens.
+            if args.format == Format::Json {
+                let mut stdout = std::io::stdout().lock();
+                serde_json::to_writer_pretty(&mut stdout, &unreadable_json(&e))?;
+                writeln!(stdout)?;
+            } else {
+                eprintln!("error: {e}");
+            }
             return Ok(ExitCode::from(exit::CANNOT_RUN));
         }
     };
@@ -27,16 +35,30 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         Format::Text => write_text(&mut stdout, &checked, failed)?,
     }
     Ok(ExitCode::from(if failed {
-        exit::INVALID
+        exit::FAILED
     } else {
         exit::OK
     }))
+}
+
+fn unreadable_json(error: &ReadError) -> serde_json::Value {
+    let mut diagnostic = Diagnostic::error("", error.to_string());
+    diagnostic.file = Some(error.path.clone());
+    json!({
+        "file": error.path,
+        "valid": false,
+        "readable": false,
+        "nats_server": null,
+        "errors": [diagnostic],
+        "warnings": [],
+    })
 }
 
 fn report_json(checked: &Checked, failed: bool) -> serde_json::Value {
     json!({
         "file": checked.source.path,
         "valid": !failed,
+        "readable": true,
         "nats_server": {
             "path": checked.server,
             "version": checked.version,

@@ -82,10 +82,10 @@ pub fn spawn(spec: &ServerSpec) -> Result<tokio::process::Child, SpawnError> {
             Vec::new()
         };
 
+    let supervisor = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec. It only makes syscalls
     // (prctl, sched_setaffinity, capget/capset) on data prepared before the fork; errors,
     // which allocate, only on the way to failing the spawn.
-    let supervisor = nix::unistd::getpid();
     unsafe {
         command.pre_exec(move || {
             // If the supervisor dies without stopping it, nats-server stops too; a supervisor

@@ -20,7 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 
-use crate::checked::{check, ServerChoice};
+use pier_config::load::{check, ServerChoice, VersionSource};
 use crate::monitor::{summarize, Monitor};
 use crate::render::{render, RenderError, SecretFiles};
 use child::{ServerSpec, SpawnError};
@@ -351,7 +351,7 @@ impl Supervisor {
         // applies at the next restart.
         let running = ServerChoice {
             binary: Some(self.prepared.loaded.binary.clone()),
-            version: Some(self.prepared.loaded.version),
+            version: VersionSource::Given(self.prepared.loaded.version),
         };
         let loaded = load(&self.prepared.config_path, &running).map_err(|e| e.to_string())?;
         if loaded.config.node.nats_server != self.prepared.loaded.config.node.nats_server {
