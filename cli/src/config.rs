@@ -30,7 +30,11 @@ impl std::ops::Deref for ConfigPath {
 /// cannot be read, [`exit::FAILED`] for an invalid one, in every binary. `nothing` says what did
 /// not happen ("nothing rendered"). Warnings are left to the caller (`validate` prints them; a
 /// command logs them).
-pub fn load_valid(path: &ConfigPath, choice: &ServerChoice, nothing: &str) -> Result<Checked, ExitCode> {
+pub fn load_valid(
+    path: &ConfigPath,
+    choice: &ServerChoice,
+    nothing: &str,
+) -> Result<Checked, ExitCode> {
     let checked = check(path, choice).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(exit::CANNOT_RUN)

@@ -117,10 +117,7 @@ fn find_server(
     };
     match &choice.version {
         VersionSource::Unknown => (configured.map(Path::to_owned), None),
-        VersionSource::Given(version) => (
-            server_binary::locate(configured).ok(),
-            Some(*version),
-        ),
+        VersionSource::Given(version) => (server_binary::locate(configured).ok(), Some(*version)),
         source => {
             if let VersionSource::Running(running) = source {
                 for binary in running {

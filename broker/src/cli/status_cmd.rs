@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{exit, Format, StatusArgs};
-use pier_config::load::check;
 use crate::monitor::{summarize, Monitor, NodeView};
+use pier_config::load::check;
 
 /// How long one monitoring request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

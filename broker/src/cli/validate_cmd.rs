@@ -34,11 +34,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         }
         Format::Text => write_text(&mut stdout, &checked, failed)?,
     }
-    Ok(ExitCode::from(if failed {
-        exit::FAILED
-    } else {
-        exit::OK
-    }))
+    Ok(ExitCode::from(if failed { exit::FAILED } else { exit::OK }))
 }
 
 fn unreadable_json(error: &ReadError) -> serde_json::Value {

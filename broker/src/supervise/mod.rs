@@ -20,11 +20,11 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 
-use pier_config::load::{check, ServerChoice, VersionSource};
 use crate::monitor::{summarize, Monitor};
 use crate::render::{render, RenderError, SecretFiles};
 use child::{ServerSpec, SpawnError};
 use notify::Notifier;
+use pier_config::load::{check, ServerChoice, VersionSource};
 use placement::{Placement, PlacementError};
 use runtime_file::{RuntimeDir, RuntimeFileError};
 
