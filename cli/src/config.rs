@@ -3,10 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::Write as _;
+
 use pier_config::load::{check, Checked, ServerChoice};
 use pier_config::model::DEFAULT_CONFIG_PATH;
+use pier_config::{Diagnostic, ReadError};
+use serde_json::json;
 
-use crate::exit;
+use crate::{exit, Format};
 
 /// The appliance configuration file, `-c`/`--config` in every binary.
 #[derive(Debug, Clone, clap::Args)]
@@ -25,32 +29,79 @@ impl std::ops::Deref for ConfigPath {
     }
 }
 
-/// Loads pier.toml for a command that acts on it. When the command cannot go on, every error has
-/// been printed to stderr and the exit status is returned: [`exit::CANNOT_RUN`] for a file that
-/// cannot be read, [`exit::FAILED`] for an invalid one, in every binary. `nothing` says what did
-/// not happen ("nothing rendered"). Warnings are left to the caller (`validate` prints them; a
-/// command logs them).
+/// Loads pier.toml for a command that acts on it. When the command cannot go on, the reason has
+/// been reported and the exit status is returned: [`exit::CANNOT_RUN`] for a file that cannot be
+/// read, [`exit::FAILED`] for an invalid one, in every binary. With `--format json` the report is
+/// a JSON document on stdout (the shape `pier-broker validate` prints), so a program reading it
+/// always gets one; otherwise every error goes to stderr. `nothing` says what did not happen
+/// ("nothing rendered"). Warnings of a valid file are logged.
 pub fn load_valid(
     path: &ConfigPath,
     choice: &ServerChoice,
     nothing: &str,
+    format: Format,
 ) -> Result<Checked, ExitCode> {
     let checked = check(path, choice).map_err(|e| {
-        eprintln!("error: {e}");
+        match format {
+            Format::Json => print_json(&unreadable_json(&e)),
+            Format::Text => eprintln!("error: {e}"),
+        }
         ExitCode::from(exit::CANNOT_RUN)
     })?;
     if checked.valid_config().is_none() {
-        for diagnostic in checked.errors() {
-            eprintln!("{diagnostic}");
+        match format {
+            Format::Json => print_json(&report_json(&checked, false)),
+            Format::Text => {
+                for diagnostic in checked.errors() {
+                    eprintln!("{diagnostic}");
+                }
+                eprintln!(
+                    "error: {} is invalid; {nothing}",
+                    checked.source.path.display()
+                );
+            }
         }
-        eprintln!(
-            "error: {} is invalid; {nothing}",
-            checked.source.path.display()
-        );
         return Err(ExitCode::from(exit::FAILED));
     }
     for warning in checked.warnings() {
         tracing::warn!("{warning}");
     }
     Ok(checked)
+}
+
+/// The JSON report of a checked file: whether it passed, every error and warning located, and
+/// the nats-server it was judged against.
+pub fn report_json(checked: &Checked, valid: bool) -> serde_json::Value {
+    json!({
+        "file": checked.source.path,
+        "valid": valid,
+        "readable": true,
+        "nats_server": {
+            "path": checked.server,
+            "version": checked.version,
+        },
+        "errors": checked.errors().collect::<Vec<_>>(),
+        "warnings": checked.warnings().collect::<Vec<_>>(),
+    })
+}
+
+/// The same report for a file that could not be read at all.
+pub fn unreadable_json(error: &ReadError) -> serde_json::Value {
+    let mut diagnostic = Diagnostic::error("", error.to_string());
+    diagnostic.file = Some(error.path.clone());
+    json!({
+        "file": error.path,
+        "valid": false,
+        "readable": false,
+        "nats_server": null,
+        "errors": [diagnostic],
+        "warnings": [],
+    })
+}
+
+/// Best effort: the exit status says what happened when stdout is gone.
+fn print_json(report: &serde_json::Value) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut stdout, report);
+    let _ = writeln!(stdout);
 }

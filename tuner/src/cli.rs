@@ -129,6 +129,7 @@ fn load(
     args: &ConfigArgs,
     given: Option<ServerVersion>,
     nothing: &str,
+    format: Format,
 ) -> Result<(Config, Option<ServerVersion>), ExitCode> {
     let host = Host::new(&args.root);
     let version = match given {
@@ -140,7 +141,7 @@ fn load(
         binary: None,
         version,
     };
-    let checked = load_valid(&args.config, &choice, nothing)?;
+    let checked = load_valid(&args.config, &choice, nothing, format)?;
     let version = checked.version;
     let config = checked.config.ok_or_else(|| ExitCode::from(exit::FAILED))?;
     Ok((config, version))
@@ -158,7 +159,12 @@ fn running_servers(host: &Host) -> Vec<PathBuf> {
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
-    let (config, version) = match load(&args.config, args.server_version, "nothing checked") {
+    let (config, version) = match load(
+        &args.config,
+        args.server_version,
+        "nothing checked",
+        args.format,
+    ) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
@@ -194,7 +200,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn apply_cmd(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    let (config, _) = match load(&args.config, None, "nothing applied") {
+    let (config, _) = match load(&args.config, None, "nothing applied", Format::Text) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
@@ -217,7 +223,7 @@ fn apply_cmd(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn boot_args_cmd(args: &BootArgsArgs) -> anyhow::Result<ExitCode> {
-    let (config, _) = match load(&args.config, None, "nothing printed") {
+    let (config, _) = match load(&args.config, None, "nothing printed", Format::Text) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };

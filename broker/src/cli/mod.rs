@@ -180,8 +180,8 @@ pub struct DemoArgs {
 }
 
 /// Loads pier.toml for a command that acts on it; see [`pier_cli::config::load_valid`].
-fn valid_config(args: &ConfigArgs, nothing: &str) -> Result<Checked, ExitCode> {
-    load_valid(&args.config, &args.server_choice(), nothing)
+fn valid_config(args: &ConfigArgs, nothing: &str, format: Format) -> Result<Checked, ExitCode> {
+    load_valid(&args.config, &args.server_choice(), nothing, format)
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

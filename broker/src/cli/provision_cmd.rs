@@ -10,7 +10,7 @@ use crate::provision::{self, connect, Options};
 use crate::render::SecretFiles;
 
 pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
-    let checked = match valid_config(&args.config, "nothing provisioned") {
+    let checked = match valid_config(&args.config, "nothing provisioned", args.format) {
         Ok(checked) => checked,
         Err(code) => return Ok(code),
     };

@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::{exit, valid_config, RenderArgs};
+use super::{exit, valid_config, Format, RenderArgs};
 use crate::render::{render, Redacted};
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
-    let checked = match valid_config(&args.config, "nothing rendered") {
+    let checked = match valid_config(&args.config, "nothing rendered", Format::Text) {
         Ok(checked) => checked,
         Err(code) => return Ok(code),
     };

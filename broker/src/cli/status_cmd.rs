@@ -6,25 +6,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{exit, Format, StatusArgs};
+use super::{exit, valid_config, Format, StatusArgs};
 use crate::monitor::{summarize, Monitor, NodeView};
-use pier_config::load::check;
 
 /// How long one monitoring request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let checked = match check(&args.config.config, &args.config.server_choice()) {
-        Ok(checked) => checked,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(exit::CANNOT_RUN));
-        }
+    let config = match valid_config(&args.config, "nothing asked", args.format) {
+        Ok(checked) => checked.config,
+        Err(code) => return Ok(code),
     };
-    let Some(config) = checked.config else {
-        for diagnostic in &checked.diagnostics {
-            eprintln!("{diagnostic}");
-        }
+    let Some(config) = config else {
         return Ok(ExitCode::from(exit::FAILED));
     };
     let expected: Vec<String> = config.route_peers().map(|p| p.name.clone()).collect();

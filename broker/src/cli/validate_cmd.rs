@@ -3,11 +3,10 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use serde_json::json;
+use pier_cli::config::{report_json, unreadable_json};
+use pier_config::load::{check, Checked};
 
 use super::{exit, Format, ValidateArgs};
-use pier_config::load::{check, Checked};
-use pier_config::{Diagnostic, ReadError};
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let checked = match check(&args.config.config, &args.config.server_choice()) {
@@ -29,39 +28,12 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &report_json(&checked, failed))?;
+            serde_json::to_writer_pretty(&mut stdout, &report_json(&checked, !failed))?;
             writeln!(stdout)?;
         }
         Format::Text => write_text(&mut stdout, &checked, failed)?,
     }
     Ok(ExitCode::from(if failed { exit::FAILED } else { exit::OK }))
-}
-
-fn unreadable_json(error: &ReadError) -> serde_json::Value {
-    let mut diagnostic = Diagnostic::error("", error.to_string());
-    diagnostic.file = Some(error.path.clone());
-    json!({
-        "file": error.path,
-        "valid": false,
-        "readable": false,
-        "nats_server": null,
-        "errors": [diagnostic],
-        "warnings": [],
-    })
-}
-
-fn report_json(checked: &Checked, failed: bool) -> serde_json::Value {
-    json!({
-        "file": checked.source.path,
-        "valid": !failed,
-        "readable": true,
-        "nats_server": {
-            "path": checked.server,
-            "version": checked.version,
-        },
-        "errors": checked.errors().collect::<Vec<_>>(),
-        "warnings": checked.warnings().collect::<Vec<_>>(),
-    })
 }
 
 fn write_text(out: &mut impl Write, checked: &Checked, failed: bool) -> std::io::Result<()> {
