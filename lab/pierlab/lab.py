@@ -270,19 +270,16 @@ class Lab:
         """Fills the host's store filesystem to the last byte; returns the bytes written."""
         h = self._host(name)
         written = 0
-        chunk = b"\0" * (1 << 20)
-        with open(h.store / FILL_FILE, "ab") as f:
-            size = chunk
-            while True:
+        size = 1 << 20
+        # Unbuffered, so ENOSPC comes from the write that hit it, never from a later flush.
+        with open(h.store / FILL_FILE, "ab", buffering=0) as f:
+            while size:
                 try:
-                    written += f.write(size)
-                    f.flush()
+                    written += f.write(b"\0" * size)
                 except OSError as e:
                     if e.errno != errno.ENOSPC:
                         raise LabError(f"fill {name}: {h.store / FILL_FILE}: {e}") from e
-                    if len(size) == 1:
-                        break
-                    size = size[: len(size) // 16 or 1]
+                    size //= 16
         os.sync()
         return written
 

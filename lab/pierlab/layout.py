@@ -23,7 +23,18 @@ BRIDGE = "br0"
 
 STATE_DIR = Path("/run/pier-lab")
 CACHE_DIR = Path("/var/cache/pier-lab")
-CGROUP_ROOT = Path("/sys/fs/cgroup/unified/pier-lab")
+
+
+def _cgroup2_mount() -> Path:
+    """Where cgroup2 is mounted: /sys/fs/cgroup/unified on a hybrid machine like this one."""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[2] == "cgroup2":
+            return Path(fields[1])
+    return Path("/sys/fs/cgroup")
+
+
+CGROUP_ROOT = _cgroup2_mount() / "pier-lab"
 # One tmpfs holds the base layer's upper dir and every host's upper dir: an upper dir on the
 # same filesystem as / breaks the per-host overlay ("Too many levels of symbolic links").
 RW_DIR = STATE_DIR / "rw"

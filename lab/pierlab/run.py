@@ -19,7 +19,12 @@ def run(
     log.debug("run: %s", " ".join(argv))
     try:
         done = subprocess.run(
-            list(argv), input=input, capture_output=True, text=True, timeout=timeout
+            list(argv),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except FileNotFoundError as e:
         raise LabError(f"{argv[0]}: not installed (run lab/setup)") from e

@@ -1,0 +1,40 @@
+"""pytest fixtures for tests that run in the lab. In a conftest.py:
+
+    sys.path.insert(0, "<repo>/lab")
+    pytest_plugins = ["pierlab.fixtures"]
+
+then ask for `lab` (the lab, up for the whole session) or `healthy_lab` (the same, with every
+fault undone before and after the test)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from . import layout
+from .lab import Lab
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The lab with PIER_LAB_HOSTS hosts (default 3). A lab that was already up is used and
+    left up; one this fixture booted is taken down at the end of the session."""
+    the_lab = Lab()
+    was_up = bool(the_lab.hosts())
+    started = time.monotonic()
+    the_lab.up(int(os.environ.get("PIER_LAB_HOSTS", layout.DEFAULT_HOSTS)), say=print)
+    print(f"lab fixture: up in {time.monotonic() - started:.1f}s")
+    yield the_lab
+    if not was_up:
+        the_lab.down()
+
+
+@pytest.fixture
+def healthy_lab(lab: Lab) -> Iterator[Lab]:
+    """The lab with no fault in place, and none left behind by the test."""
+    lab.reset_faults()
+    yield lab
+    lab.reset_faults()

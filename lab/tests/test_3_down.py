@@ -1,0 +1,33 @@
+"""down: nothing of the lab is left, whatever state it was in (runs last: it takes the lab down)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from pierlab import layout, network
+from pierlab.cleanup import leftovers
+
+
+def test_down_leaves_nothing_even_after_the_harness_forgot_the_lab(lab):
+    # A client left running in ctl, a frozen host, a full store, a partition, and a harness that
+    # lost its state file: down finds all of it from the kernel's view.
+    client = subprocess.Popen(lab.ctl_argv(["sleep", "600"]))
+    lab.freeze("nats-node-2")
+    lab.fill("nats-node-3")
+    lab.partition("nats-node-1")
+    layout.STATE_FILE.unlink()
+    cleaned = lab.down()
+    assert any(c.startswith("killed") for c in cleaned), cleaned
+    assert client.wait(timeout=5) != 0
+    assert leftovers() == []
+    assert network.run(["ip", "netns", "list"]).stdout.strip() == ""
+    mounts = open("/proc/self/mountinfo").read()
+    assert str(layout.STATE_DIR) not in mounts
+    assert "pier-lab" not in network.run(["losetup", "-a"]).stdout
+    assert network.containment_route() is None
+    assert not layout.CGROUP_ROOT.exists()
+    # down again: nothing to do, still succeeds.
+    started = time.monotonic()
+    assert lab.down() == []
+    assert time.monotonic() - started < 5
