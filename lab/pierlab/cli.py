@@ -33,7 +33,8 @@ def parser() -> argparse.ArgumentParser:
     host = (("host",), {"metavar": "HOST", "help": "nats-node-N"})
     cmd("up", "boot the lab (idempotent; adds hosts to a smaller lab)",
         (("--hosts",), {"type": int, "default": layout.DEFAULT_HOSTS, "help": "1..5 (default 3)"}))
-    cmd("down", "remove everything of the lab, check that nothing is left, say what was removed")
+    cmd("down", "remove everything of the lab, check that nothing is left, say what was removed",
+        (("--purge",), {"action": "store_true", "help": "also remove the cached base layer"}))
     cmd("status", "hosts, their systemd state and faults (JSON with --json)", (("--json",), {"action": "store_true"}))
     cmd("exec", "run a command as root in a host", host, (("argv",), {"nargs": argparse.REMAINDER, "metavar": "-- CMD"}))
     cmd("ssh", "ssh into a host from ctl, as Ansible does", host, (("argv",), {"nargs": argparse.REMAINDER, "metavar": "CMD"}))
@@ -84,7 +85,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if c == "up":
         lab.up(args.hosts)
     elif c == "down":
-        cleaned = lab.down()
+        cleaned = lab.down(args.purge)
         for line in cleaned:
             print(f"lab: {line}")
         print("lab: down; nothing left (no process, mount, loop device, namespace, cgroup, route)")

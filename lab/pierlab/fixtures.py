@@ -19,17 +19,24 @@ from .lab import Lab
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
+def lab(pytestconfig: pytest.Config) -> Iterator[Lab]:
     """The lab with PIER_LAB_HOSTS hosts (default 3). A lab that was already up is used and
     left up; one this fixture booted is taken down at the end of the session."""
+    terminal = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if terminal is not None:
+            terminal.write_line(line)
+
     the_lab = Lab()
     was_up = bool(the_lab.hosts())
-    started = time.monotonic()
-    the_lab.up(int(os.environ.get("PIER_LAB_HOSTS", layout.DEFAULT_HOSTS)), say=print)
-    print(f"lab fixture: up in {time.monotonic() - started:.1f}s")
+    say("")
+    the_lab.up(int(os.environ.get("PIER_LAB_HOSTS", layout.DEFAULT_HOSTS)), say=say)
     yield the_lab
     if not was_up:
-        the_lab.down()
+        started = time.monotonic()
+        cleaned = the_lab.down()
+        say(f"lab: down in {time.monotonic() - started:.1f}s ({len(cleaned)} things removed, nothing left)")
 
 
 @pytest.fixture

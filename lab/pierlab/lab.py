@@ -95,7 +95,7 @@ class Lab:
         with self._state() as state:
             state["hosts"] = names
             state.setdefault("faults", {})
-        self._write_ssh_config(names)
+        self._write_client_files(names)
         errors: list[str] = []
 
         def wait(h: layout.HostLayout) -> None:
@@ -120,7 +120,7 @@ class Lab:
             say(f"lab: already up with {', '.join(names)}")
         say(f"lab: up in {time.monotonic() - started:.1f}s; ssh -F {layout.SSH_CONFIG} from `ip netns exec lab-ctl`")
 
-    def _write_ssh_config(self, names: list[str]) -> None:
+    def _write_client_files(self, names: list[str]) -> None:
         known = "".join(
             f"{n},{layout.host(n).address} ssh-ed25519 {host.host_public_key(layout.host(n))}\n" for n in names
         )
@@ -133,10 +133,22 @@ class Lab:
             "  StrictHostKeyChecking yes\n  BatchMode yes\n  ConnectTimeout 5\n  LogLevel ERROR\n"
         )
         write_text(layout.SSH_CONFIG, config)
+        # The seed's inventory shape: Ansible runs in ctl with the lab's ssh config.
+        inventory = "[nats]\n" + "".join(f"{n} ansible_host={layout.host(n).address}\n" for n in names)
+        inventory += (
+            f"\n[nats:vars]\nansible_user=root\nansible_python_interpreter=/usr/bin/python3\n"
+            f"ansible_ssh_common_args=-F {layout.SSH_CONFIG}\n"
+        )
+        write_text(layout.INVENTORY, inventory)
 
-    def down(self) -> list[str]:
-        """Removes the whole lab whatever its state; returns what had to be removed."""
-        return cleanup.down()
+    def down(self, purge: bool = False) -> list[str]:
+        """Removes the whole lab whatever its state; returns what had to be removed. purge also
+        removes the cached base layer (the next up builds it again)."""
+        cleaned = cleanup.down()
+        if purge and layout.CACHE_DIR.exists():
+            run(["rm", "-rf", str(layout.CACHE_DIR)])
+            cleaned.append(f"removed the base layer cache {layout.CACHE_DIR}")
+        return cleaned
 
     def status(self) -> dict:
         names = self.hosts()

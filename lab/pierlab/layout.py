@@ -45,6 +45,7 @@ SSH_KEY = SSH_DIR / "id_ed25519"
 SSH_CONFIG = SSH_DIR / "config"
 KNOWN_HOSTS = SSH_DIR / "known_hosts"
 STATE_FILE = STATE_DIR / "state.json"
+INVENTORY = STATE_DIR / "inventory.ini"
 
 STORE_SIZE_MIB = 256
 STORE_MOUNT_IN_HOST = "/var/lib/pier"

@@ -84,7 +84,9 @@ def nft_ruleset(blocked: list[ipaddress.IPv4Address], loss_percent: int) -> str:
         peers = ", ".join(str(a) for a in blocked)
         rules.append(f"ip saddr {{ {peers} }} drop")
         rules.append(f"ip daddr {{ {peers} }} drop")
-    if loss_percent:
+    if loss_percent >= 100:
+        rules.append("drop")  # nft refuses "mod 100 < 100"
+    elif loss_percent:
         rules.append(f"numgen random mod 100 < {loss_percent} drop")
 
     def chain(name: str, hook: str, matches: list[str]) -> str:

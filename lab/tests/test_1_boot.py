@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import errno
+import json
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 from helpers import ping_loss
 
@@ -12,6 +15,11 @@ from pierlab import layout, network
 from pierlab.host import pid1
 
 HOSTS = ["nats-node-1", "nats-node-2", "nats-node-3"]
+PIER_LAB = str(Path(__file__).resolve().parent.parent / "pier-lab")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PIER_LAB, *args], capture_output=True, text=True, timeout=60)
 
 
 def test_three_hosts_answer_ssh_from_ctl_each_with_its_own_systemd(lab):
@@ -79,3 +87,23 @@ def test_a_client_outside_the_lab_cannot_reach_a_lab_address(lab):
             failed = e
     assert time.monotonic() - started < 0.5, "the connect waited instead of failing at once"
     assert failed.errno in (errno.EINVAL, errno.ENETUNREACH, errno.EHOSTUNREACH), failed
+
+
+def test_the_command_line_runs_commands_in_hosts_and_reads_their_journal(lab):
+    assert cli("exec", "nats-node-1", "--", "sh", "-c", "hostname; exit 3").returncode == 3
+    assert cli("exec", "nats-node-2", "--", "hostname").stdout == "nats-node-2\n"
+    assert cli("ssh", "nats-node-3", "--", "hostname").stdout == "nats-node-3\n"
+    assert "Server listening on 0.0.0.0 port 22" in cli("logs", "nats-node-1", "ssh.service").stdout
+    status = json.loads(cli("status", "--json").stdout)
+    assert {n: h["systemd"] for n, h in status["hosts"].items()} == dict.fromkeys(HOSTS, "running")
+    unknown = cli("exec", "nats-node-9", "--", "true")
+    assert unknown.returncode == 1 and "unknown host 'nats-node-9'" in unknown.stderr
+
+
+def test_ansible_inventory_and_ssh_config_name_every_host(lab):
+    inventory = layout.INVENTORY.read_text()
+    for name in HOSTS:
+        assert f"{name} ansible_host={layout.host(name).address}" in inventory
+    # What Ansible does: ssh from ctl with the inventory's arguments, to the address.
+    out = lab.ctl(["ssh", "-F", str(layout.SSH_CONFIG), "root@203.0.113.12", "hostname"]).stdout
+    assert out == "nats-node-2\n"

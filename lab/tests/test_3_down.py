@@ -31,3 +31,18 @@ def test_down_leaves_nothing_even_after_the_harness_forgot_the_lab(lab):
     started = time.monotonic()
     assert lab.down() == []
     assert time.monotonic() - started < 5
+
+
+
+def test_five_hosts_on_request_then_down_again(lab):
+    started = time.monotonic()
+    lab.up(5)
+    print(f"five hosts up in {time.monotonic() - started:.1f}s")
+    try:
+        assert lab.hosts() == [f"nats-node-{i}" for i in range(1, 6)]
+        for name in ("nats-node-4", "nats-node-5"):
+            out = lab.ctl(["ssh", "-F", str(layout.SSH_CONFIG), str(layout.host(name).address), "hostname"])
+            assert out.stdout == f"{name}\n"
+    finally:
+        lab.down()
+    assert leftovers() == []
