@@ -147,7 +147,12 @@ systemctl --root="$root" enable ssh.service >/dev/null 2>&1
 systemctl --root="$root" set-default multi-user.target >/dev/null 2>&1
 """
     log.info("building the base layer (apt-get install %s)", " ".join(PACKAGES))
-    done = run(["unshare", "--mount", "--fork", "sh", "-c", script], check=False, timeout=900)
+    # In the lab's cgroup, so that `down` after a crash of the harness stops a build under way.
+    cgroup = layout.CGROUP_ROOT / "base-build"
+    cgroup.mkdir(parents=True, exist_ok=True)
+    launcher = f'echo $$ > {cgroup}/cgroup.procs && exec unshare --mount --fork sh -c "$0"'
+    done = run(["sh", "-c", launcher, script], check=False, timeout=900)
+    cgroup.rmdir()
     os.rmdir(root)
     if done.returncode != 0:
         raise LabError(f"building the base layer failed: {done.stderr.strip()[-2000:]}")

@@ -22,15 +22,18 @@ from .lab import Lab
 def lab(pytestconfig: pytest.Config) -> Iterator[Lab]:
     """The lab with PIER_LAB_HOSTS hosts (default 3). A lab that was already up is used and
     left up; one this fixture booted is taken down at the end of the session."""
-    terminal = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    plugins = pytestconfig.pluginmanager
+    terminal = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
 
     def say(line: str) -> None:
-        if terminal is not None:
-            terminal.write_line(line)
+        # The phases' times on the terminal as they happen, past pytest's output capture.
+        if terminal is not None and capture is not None:
+            with capture.global_and_fixture_disabled():
+                terminal.write_line(line)
 
     the_lab = Lab()
     was_up = bool(the_lab.hosts())
-    say("")
     the_lab.up(int(os.environ.get("PIER_LAB_HOSTS", layout.DEFAULT_HOSTS)), say=say)
     yield the_lab
     if not was_up:

@@ -79,22 +79,24 @@ def nft_ruleset(blocked: list[ipaddress.IPv4Address], loss_percent: int) -> str:
     """The host's fault table: drop everything to and from the blocked peers, and lose
     loss_percent of the packets in each direction on top. Pure, so it is tested as text."""
     table = f"table inet {NFT_TABLE}"
-    rules: list[str] = []
+    inbound: list[str] = []
+    outbound: list[str] = []
     if blocked:
         peers = ", ".join(str(a) for a in blocked)
-        rules.append(f"ip saddr {{ {peers} }} drop")
-        rules.append(f"ip daddr {{ {peers} }} drop")
+        inbound.append(f"ip saddr {{ {peers} }} drop")
+        outbound.append(f"ip daddr {{ {peers} }} drop")
     if loss_percent >= 100:
-        rules.append("drop")  # nft refuses "mod 100 < 100"
-    elif loss_percent:
-        rules.append(f"numgen random mod 100 < {loss_percent} drop")
+        lose = "drop"  # nft refuses "mod 100 < 100"
+    else:
+        lose = f"numgen random mod 100 < {loss_percent} drop" if loss_percent else ""
+    if lose:
+        inbound.append(lose)
+        outbound.append(lose)
 
-    def chain(name: str, hook: str, matches: list[str]) -> str:
-        body = "".join(f"\t\t{r}\n" for r in matches)
+    def chain(name: str, hook: str, rules: list[str]) -> str:
+        body = "".join(f"\t\t{r}\n" for r in rules)
         return f"\tchain {name} {{\n\t\ttype filter hook {hook} priority -300; policy accept;\n{body}\t}}\n"
 
-    inbound = [r for r in rules if "daddr" not in r]
-    outbound = [r for r in rules if "saddr" not in r]
     # Declaring the table first makes the delete valid when it does not exist yet: one atomic
     # transaction replaces the whole table.
     return (
