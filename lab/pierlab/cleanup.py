@@ -5,6 +5,7 @@ from the harness's state file, so `down` also cleans up after a crash of the har
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -88,10 +89,8 @@ def down() -> list[str]:
         if layout.CGROUP_ROOT.is_dir():
             (layout.CGROUP_ROOT / "cgroup.kill").write_text("1")
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         killed.update(pids)
         time.sleep(0.05)
     if killed:

@@ -20,7 +20,9 @@ PYTEST = "/opt/pier-venv/bin/pytest"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pier-lab", description="pier's lab: bare-metal hosts with real systemd on one machine")
+    p = argparse.ArgumentParser(
+        prog="pier-lab", description="pier's lab: bare-metal hosts with real systemd on one machine"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every command the harness runs")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -31,30 +33,66 @@ def parser() -> argparse.ArgumentParser:
         return c
 
     host = (("host",), {"metavar": "HOST", "help": "nats-node-N"})
-    cmd("up", "boot the lab (idempotent; adds hosts to a smaller lab)",
-        (("--hosts",), {"type": int, "default": layout.DEFAULT_HOSTS, "help": "1..5 (default 3)"}))
-    cmd("down", "remove everything of the lab, check that nothing is left, say what was removed",
-        (("--purge",), {"action": "store_true", "help": "also remove the cached base layer"}))
-    cmd("status", "hosts, their systemd state and faults (JSON with --json)", (("--json",), {"action": "store_true"}))
-    cmd("exec", "run a command as root in a host", host, (("argv",), {"nargs": argparse.REMAINDER, "metavar": "-- CMD"}))
-    cmd("ssh", "ssh into a host from ctl, as Ansible does", host, (("argv",), {"nargs": argparse.REMAINDER, "metavar": "CMD"}))
-    cmd("ctl", "run a command in the control namespace", (("argv",), {"nargs": argparse.REMAINDER, "metavar": "-- CMD"}))
+    cmd(
+        "up",
+        "boot the lab (idempotent; adds hosts to a smaller lab)",
+        (("--hosts",), {"type": int, "default": layout.DEFAULT_HOSTS, "help": "1..5 (default 3)"}),
+    )
+    cmd(
+        "down",
+        "remove everything of the lab, check that nothing is left, say what was removed",
+        (("--purge",), {"action": "store_true", "help": "also remove the cached base layer"}),
+    )
+    cmd(
+        "status",
+        "hosts, their systemd state and faults (JSON with --json)",
+        (("--json",), {"action": "store_true"}),
+    )
+    cmd(
+        "exec",
+        "run a command as root in a host",
+        host,
+        (("argv",), {"nargs": argparse.REMAINDER, "metavar": "-- CMD"}),
+    )
+    cmd(
+        "ssh",
+        "ssh into a host from ctl, as Ansible does",
+        host,
+        (("argv",), {"nargs": argparse.REMAINDER, "metavar": "CMD"}),
+    )
+    cmd(
+        "ctl",
+        "run a command in the control namespace",
+        (("argv",), {"nargs": argparse.REMAINDER, "metavar": "-- CMD"}),
+    )
     cmd("logs", "the host's journal of this boot, or one unit's", host, (("unit",), {"nargs": "?"}))
-    cmd("kill", "signal every process of a host with this name", host, (("process",), {}),
-        (("signal",), {"nargs": "?", "default": "TERM"}))
+    cmd(
+        "kill",
+        "signal every process of a host with this name",
+        host,
+        (("process",), {}),
+        (("signal",), {"nargs": "?", "default": "TERM"}),
+    )
     cmd("freeze", "freeze every process of a host (a hung machine)", host)
     cmd("thaw", "undo freeze", host)
     cmd("crash", "every process of a host dies at once (disks kept)", host)
     cmd("boot", "boot a crashed host on the same disks", host)
-    cmd("partition", "cut a host off from peers (hosts or ctl; default all), both ways", host,
-        (("peers",), {"nargs": "*", "metavar": "PEER"}))
+    cmd(
+        "partition",
+        "cut a host off from peers (hosts or ctl; default all), both ways",
+        host,
+        (("peers",), {"nargs": "*", "metavar": "PEER"}),
+    )
     cmd("heal", "remove partitions (of one host, default all)", (("host",), {"nargs": "?"}))
     cmd("loss", "drop PERCENT of a host's packets each way (0 undoes)", host, (("percent",), {"type": int}))
     cmd("fill", "fill a host's store filesystem", host)
     cmd("unfill", "undo fill", host)
     cmd("reset", "undo every fault on every host")
-    cmd("selftest", "run the lab's own tests (boots and removes a lab)",
-        (("pytest_args",), {"nargs": argparse.REMAINDER}))
+    cmd(
+        "selftest",
+        "run the lab's own tests (boots and removes a lab)",
+        (("pytest_args",), {"nargs": argparse.REMAINDER}),
+    )
     return p
 
 
@@ -118,7 +156,8 @@ def dispatch(args: argparse.Namespace) -> int:
     elif c == "logs":
         sys.stdout.write(lab.logs(args.host, args.unit))
     elif c == "kill":
-        print(f"lab: sent SIG{args.signal.upper().removeprefix('SIG')} to {lab.kill(args.host, args.process, args.signal)}")
+        pids = lab.kill(args.host, args.process, args.signal)
+        print(f"lab: sent SIG{args.signal.upper().removeprefix('SIG')} to {pids}")
     elif c == "partition":
         print(f"lab: {args.host} cut off from {', '.join(lab.partition(args.host, args.peers))}")
     elif c == "loss":

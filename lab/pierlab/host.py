@@ -90,15 +90,14 @@ def boot(h: layout.HostLayout) -> None:
         return
     remove_cgroup(h.cgroup)
     h.cgroup.mkdir(parents=True)
-    console = open(h.console_log, "ab")
     # The launcher joins the host's cgroup before unshare --cgroup, so the host's cgroup
     # namespace is rooted there and freezing or killing that cgroup takes the whole host.
     launcher = (
-        f'echo $$ > {h.cgroup}/cgroup.procs && exec nsenter --net=/run/netns/{h.netns} '
+        f"echo $$ > {h.cgroup}/cgroup.procs && exec nsenter --net=/run/netns/{h.netns} "
         f"unshare --pid --fork --mount --uts --ipc --cgroup {INIT} "
         f"{h.name} {layout.BASE_UPPER} {h.upper} {h.work} {h.root} {h.store}"
     )
-    with console:
+    with open(h.console_log, "ab") as console:
         subprocess.Popen(
             ["sh", "-c", launcher],
             stdin=subprocess.DEVNULL,

@@ -118,20 +118,27 @@ class Lab:
             )
         else:
             say(f"lab: already up with {', '.join(names)}")
-        say(f"lab: up in {time.monotonic() - started:.1f}s; ssh -F {layout.SSH_CONFIG} from `ip netns exec lab-ctl`")
+        say(f"lab: up in {time.monotonic() - started:.1f}s (`pier-lab ssh HOST`, `pier-lab status`)")
 
     def _write_client_files(self, names: list[str]) -> None:
         known = "".join(
-            f"{n},{layout.host(n).address} ssh-ed25519 {host.host_public_key(layout.host(n))}\n" for n in names
+            f"{n},{layout.host(n).address} ssh-ed25519 {host.host_public_key(layout.host(n))}\n"
+            for n in names
         )
         write_text(layout.KNOWN_HOSTS, known)
         config = "".join(
             f"Host {n} {layout.host(n).address}\n  HostName {layout.host(n).address}\n" for n in names
         )
-        config += (
-            f"Host *\n  User root\n  IdentityFile {layout.SSH_KEY}\n  UserKnownHostsFile {layout.KNOWN_HOSTS}\n"
-            "  StrictHostKeyChecking yes\n  BatchMode yes\n  ConnectTimeout 5\n  LogLevel ERROR\n"
-        )
+        options = [
+            "User root",
+            f"IdentityFile {layout.SSH_KEY}",
+            f"UserKnownHostsFile {layout.KNOWN_HOSTS}",
+            "StrictHostKeyChecking yes",
+            "BatchMode yes",
+            "ConnectTimeout 5",
+            "LogLevel ERROR",
+        ]
+        config += "Host *\n" + "".join(f"  {o}\n" for o in options)
         write_text(layout.SSH_CONFIG, config)
         # The seed's inventory shape: Ansible runs in ctl with the lab's ssh config.
         inventory = "[nats]\n" + "".join(f"{n} ansible_host={layout.host(n).address}\n" for n in names)
@@ -252,7 +259,9 @@ class Lab:
         peers = list(peers) or [m for m in members if m != name]
         for p in peers:
             if p not in members or p == name:
-                raise LabError(f"partition {name}: {p!r} is not another member of the lab ({', '.join(members)})")
+                raise LabError(
+                    f"partition {name}: {p!r} is not another member of the lab ({', '.join(members)})"
+                )
         with self._state() as state:
             f = Faults(**state["faults"].get(name, {}))
             f.blocked = sorted(set(f.blocked) | set(peers))

@@ -31,9 +31,7 @@ def run(
     except subprocess.TimeoutExpired as e:
         raise LabError(f"{' '.join(argv)}: no answer in {timeout:.0f}s") from e
     if check and done.returncode != 0:
-        raise LabError(
-            f"{' '.join(argv)}: exit {done.returncode}: {(done.stderr or done.stdout).strip()}"
-        )
+        raise LabError(f"{' '.join(argv)}: exit {done.returncode}: {(done.stderr or done.stdout).strip()}")
     return done
 
 

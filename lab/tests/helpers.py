@@ -48,3 +48,9 @@ except OSError as e:
 def write_4k(lab: Lab, name: str, path: str) -> str:
     """Writes 4 KiB in the host: "written" or the errno's name (ENOSPC)."""
     return lab.exec(name, ["python3", "-c", WRITE, path]).stdout.strip()
+
+
+def wait_in(lab: Lab, name: str, condition: str, seconds: float = 5) -> None:
+    """Waits until the shell condition holds in the host; fails the test if it never does."""
+    tries = int(seconds / 0.05)
+    lab.exec(name, f"for i in $(seq {tries}); do {condition} && exit 0; sleep 0.05; done; exit 1")

@@ -42,7 +42,15 @@ def test_fault_ruleset_is_valid_nftables(blocked, loss):
     assert (f"numgen random mod 100 < {loss} drop" in ruleset) == (0 < loss < 100)
     # nft judges it, applied twice (the second replaces the first), in a throwaway namespace.
     twice = subprocess.run(
-        ["unshare", "--net", "sh", "-c", 'printf "%s" "$1" | nft -f - && printf "%s" "$1" | nft -f - && nft list ruleset', "-", ruleset],
+        [
+            "unshare",
+            "--net",
+            "sh",
+            "-c",
+            'printf "%s" "$1" | nft -f - && printf "%s" "$1" | nft -f - && nft list ruleset',
+            "-",
+            ruleset,
+        ],
         capture_output=True,
         text=True,
     )

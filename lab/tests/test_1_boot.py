@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from helpers import ping_loss
-
 from pierlab import layout, network
 from pierlab.host import pid1
 
@@ -27,7 +26,9 @@ def test_three_hosts_answer_ssh_from_ctl_each_with_its_own_systemd(lab):
     machine_ids = set()
     for name in HOSTS:
         # ssh with StrictHostKeyChecking=yes against known_hosts: proves each host's own key too.
-        out = lab.ssh(name, "hostname; cat /etc/machine-id; readlink /proc/1/exe; systemctl is-system-running")
+        out = lab.ssh(
+            name, "hostname; cat /etc/machine-id; readlink /proc/1/exe; systemctl is-system-running"
+        )
         hostname, machine_id, init, state = out.stdout.split()
         assert hostname == name
         assert init == "/usr/lib/systemd/systemd"

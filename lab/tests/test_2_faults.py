@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers import ping_loss, ssh_banner, write_4k
 
+from helpers import ping_loss, ssh_banner, wait_in, write_4k
 from pierlab import LabError, layout
 from pierlab.host import pid1
 
@@ -23,8 +23,8 @@ def test_kill_signals_a_process_of_that_host_only(healthy_lab):
     pids = lab.kill(N1, "sshd", "KILL")
     assert len(pids) >= 1
     # ssh.service has Restart=on-failure: systemd in the host brings sshd back.
-    lab.exec(N1, "for i in $(seq 100); do [ $(systemctl show -P NRestarts ssh.service) = 1 ] && exit 0; sleep 0.05; done; exit 1")
-    lab.exec(N1, "for i in $(seq 100); do systemctl is-active -q ssh.service && exit 0; sleep 0.05; done; exit 1")
+    wait_in(lab, N1, "[ $(systemctl show -P NRestarts ssh.service) = 1 ]")
+    wait_in(lab, N1, "systemctl is-active -q ssh.service")
     assert show(lab, N1, "ssh.service", "MainPID") != main_pid
     assert show(lab, N2, "ssh.service", "MainPID") == other_host
     assert ssh_banner(lab, A1).startswith("SSH-2.0")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 from pierlab import layout, network
 from pierlab.cleanup import leftovers
@@ -22,8 +23,7 @@ def test_down_leaves_nothing_even_after_the_harness_forgot_the_lab(lab):
     assert client.wait(timeout=5) != 0
     assert leftovers() == []
     assert network.run(["ip", "netns", "list"]).stdout.strip() == ""
-    mounts = open("/proc/self/mountinfo").read()
-    assert str(layout.STATE_DIR) not in mounts
+    assert str(layout.STATE_DIR) not in Path("/proc/self/mountinfo").read_text()
     assert "pier-lab" not in network.run(["losetup", "-a"]).stdout
     assert network.containment_route() is None
     assert not layout.CGROUP_ROOT.exists()
@@ -31,7 +31,6 @@ def test_down_leaves_nothing_even_after_the_harness_forgot_the_lab(lab):
     started = time.monotonic()
     assert lab.down() == []
     assert time.monotonic() - started < 5
-
 
 
 def test_five_hosts_on_request_then_down_again(lab):
