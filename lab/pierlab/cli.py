@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return dispatch(args)
-    except LabError as e:
+    except (LabError, ValueError) as e:
         print(f"pier-lab {args.command}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "selftest":
         started = time.monotonic()
+        if not os.access(PYTEST, os.X_OK):
+            raise LabError(f"{PYTEST} not found: run lab/setup")
         code = subprocess.call([PYTEST, str(TESTS), *strip_dashes(args.pytest_args)])
         print(f"pier-lab selftest: {time.monotonic() - started:.0f}s")
         return code

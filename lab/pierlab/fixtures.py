@@ -34,7 +34,12 @@ def lab(pytestconfig: pytest.Config) -> Iterator[Lab]:
 
     the_lab = Lab()
     was_up = bool(the_lab.hosts())
-    the_lab.up(int(os.environ.get("PIER_LAB_HOSTS", layout.DEFAULT_HOSTS)), say=say)
+    try:
+        the_lab.up(int(os.environ.get("PIER_LAB_HOSTS", layout.DEFAULT_HOSTS)), say=say)
+    except BaseException:
+        if not was_up:
+            the_lab.down()
+        raise
     yield the_lab
     if not was_up:
         started = time.monotonic()

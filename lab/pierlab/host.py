@@ -15,7 +15,7 @@ from .run import LabError, run, write_text
 INIT = Path(__file__).with_name("init.sh")
 
 
-def prepare_disk(h: layout.HostLayout, names: list[str], ctl_public_key: str) -> None:
+def prepare_disk(h: layout.HostLayout, ctl_public_key: str) -> None:
     """Writes the host's own identity into its (not yet mounted) upper dir, once."""
     if (h.upper / "etc/machine-id").exists():
         return
@@ -23,7 +23,7 @@ def prepare_disk(h: layout.HostLayout, names: list[str], ctl_public_key: str) ->
         d.mkdir(parents=True, exist_ok=True)
     etc = h.upper / "etc"
     write_text(etc / "hostname", h.name + "\n")
-    write_text(etc / "hosts", layout.etc_hosts(h.name, names))
+    write_text(etc / "hosts", layout.etc_hosts(h.name))
     write_text(etc / "machine-id", uuid.uuid4().hex + "\n", 0o444)
     (etc / "ssh").mkdir(exist_ok=True)
     for kind in ("ed25519", "ecdsa"):

@@ -64,11 +64,18 @@ class Lab:
     # --- up / down / status ----------------------------------------------------------------
 
     def up(self, count: int = layout.DEFAULT_HOSTS, say=print) -> None:
-        """Brings the lab up with `count` hosts; adds hosts to a smaller lab; a no-op if it is up."""
+        """Brings the lab up with `count` hosts; adds hosts to a smaller lab; a no-op if it is up.
+        Bad arguments change nothing; a failure later leaves the lab partly up for `down`."""
         names = layout.host_names(count)
         running = self.hosts()
         if len(running) > count:
             raise LabError(f"the lab is up with {len(running)} hosts; run `down` first for {count}")
+        try:
+            self._up(names, say)
+        except LabError as e:
+            raise LabError(f"{e} (the lab is partly up: `pier-lab down` removes it)") from e
+
+    def _up(self, names: list[str], say) -> None:
         started = time.monotonic()
         # Containment before any lab address exists.
         network.ensure_containment()
@@ -87,7 +94,7 @@ class Lab:
         for name in names:
             h = layout.host(name)
             network.ensure_member(h.netns, h.name, h.address)
-            host.prepare_disk(h, names, public_key)
+            host.prepare_disk(h, public_key)
             host.ensure_store(h)
             if host.pid1(h) is None:
                 host.boot(h)

@@ -127,8 +127,9 @@ def address_of(member: str) -> ipaddress.IPv4Address:
     return CTL_ADDRESS if member == CTL else host(member).address
 
 
-def etc_hosts(hostname: str, names: list[str]) -> str:
+def etc_hosts(hostname: str) -> str:
+    """Every member the lab can have, so a host booted in a lab of three knows hosts added later."""
     lines = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{hostname}", "::1\tlocalhost ip6-localhost ip6-loopback"]
     lines.append(f"{CTL_ADDRESS}\t{CTL}")
-    lines += [f"{host(n).address}\t{n}" for n in names]
+    lines += [f"{host(n).address}\t{n}" for n in host_names(MAX_HOSTS)]
     return "\n".join(lines) + "\n"

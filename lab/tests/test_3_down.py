@@ -6,6 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from helpers import ping_loss
 from pierlab import layout, network
 from pierlab.cleanup import leftovers
 
@@ -34,14 +35,16 @@ def test_down_leaves_nothing_even_after_the_harness_forgot_the_lab(lab):
 
 
 def test_five_hosts_on_request_then_down_again(lab):
+    lab.up(3)
     started = time.monotonic()
-    lab.up(5)
+    lab.up(5)  # grows the lab of three
     print(f"five hosts up in {time.monotonic() - started:.1f}s")
     try:
         assert lab.hosts() == [f"nats-node-{i}" for i in range(1, 6)]
         for name in ("nats-node-4", "nats-node-5"):
             out = lab.ctl(["ssh", "-F", str(layout.SSH_CONFIG), str(layout.host(name).address), "hostname"])
             assert out.stdout == f"{name}\n"
+            assert ping_loss(lab, name, count=1, source="nats-node-1") == 0
     finally:
         lab.down()
     assert leftovers() == []
