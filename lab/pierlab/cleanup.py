@@ -68,8 +68,10 @@ def leftovers() -> list[str]:
     left += [f"network namespace {n}" for n in network.netns_list()]
     if layout.CGROUP_ROOT.exists():
         left.append(f"cgroup {layout.CGROUP_ROOT}")
-    if network.containment_route():
-        left.append(f"route {network.containment_route()}")
+    left += [f"interface {i} in the machine's namespace" for i in network.lab_ports_in_machine()]
+    route = network.containment_route()
+    if route and route.startswith("blackhole"):
+        left.append(f"route {route}")
     if layout.STATE_DIR.exists():
         left.append(f"directory {layout.STATE_DIR}")
     return left
@@ -96,8 +98,10 @@ def down() -> list[str]:
     if killed:
         cleaned.append(f"killed {len(killed)} processes")
     if layout.CGROUP_ROOT.exists():
-        remove_cgroup(layout.CGROUP_ROOT)
-        cleaned.append(f"removed cgroup {layout.CGROUP_ROOT}")
+        # Each step goes on after a failure; the final check names whatever is left.
+        with contextlib.suppress(OSError):
+            remove_cgroup(layout.CGROUP_ROOT)
+            cleaned.append(f"removed cgroup {layout.CGROUP_ROOT}")
     for point in lab_mounts():
         if run(["umount", point], check=False).returncode != 0:
             run(["umount", "-l", point], check=False)
@@ -106,8 +110,8 @@ def down() -> list[str]:
         run(["losetup", "-d", device], check=False)
         cleaned.append(f"detached {device}")
     for netns in network.netns_list():
-        network.delete(netns)
-        cleaned.append(f"deleted network namespace {netns}")
+        if run(["ip", "netns", "delete", netns], check=False).returncode == 0:
+            cleaned.append(f"deleted network namespace {netns}")
     if network.remove_containment():
         cleaned.append(f"removed blackhole route {layout.CONTAINMENT}")
     if layout.STATE_DIR.exists() and not lab_mounts():

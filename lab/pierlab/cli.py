@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return dispatch(args)
-    except (LabError, ValueError) as e:
+    except LabError as e:
         print(f"pier-lab {args.command}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

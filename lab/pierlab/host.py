@@ -151,12 +151,14 @@ def wait_gone(h: layout.HostLayout, timeout: float = 10) -> None:
 
 
 def crash(h: layout.HostLayout) -> None:
-    """Every process of the host dies at once: SIGKILL to its PID 1 takes its PID namespace."""
+    """Every process of the host dies at once: SIGKILL to its PID 1 takes its PID namespace.
+    A frozen host crashes too: cgroup2 delivers SIGKILL to frozen tasks; the thaw after it lets
+    the launcher (outside the host's PID namespace) see its child die and exit."""
     pid = pid1(h)
     if pid is None:
         raise LabError(f"{h.name} is not running")
-    set_frozen(h, False)
     os.kill(pid, signal.SIGKILL)
+    set_frozen(h, False)
     wait_gone(h)
     remove_cgroup(h.cgroup)
 

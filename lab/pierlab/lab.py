@@ -56,7 +56,10 @@ class Lab:
         return json.loads(layout.STATE_FILE.read_text()).get("hosts", [])
 
     def _host(self, name: str) -> layout.HostLayout:
-        h = layout.host(name)
+        try:
+            h = layout.host(name)
+        except ValueError as e:
+            raise LabError(str(e)) from None
         if name not in self.hosts():
             raise LabError(f"{name} is not in the lab (hosts: {', '.join(self.hosts()) or 'none: run up'})")
         return h
@@ -66,7 +69,10 @@ class Lab:
     def up(self, count: int = layout.DEFAULT_HOSTS, say=print) -> None:
         """Brings the lab up with `count` hosts; adds hosts to a smaller lab; a no-op if it is up.
         Bad arguments change nothing; a failure later leaves the lab partly up for `down`."""
-        names = layout.host_names(count)
+        try:
+            names = layout.host_names(count)
+        except ValueError as e:
+            raise LabError(str(e)) from None
         running = self.hosts()
         if len(running) > count:
             raise LabError(f"the lab is up with {len(running)} hosts; run `down` first for {count}")
@@ -308,7 +314,6 @@ class Lab:
                     if e.errno != errno.ENOSPC:
                         raise LabError(f"fill {name}: {h.store / FILL_FILE}: {e}") from e
                     size //= 16
-        os.sync()
         return written
 
     def unfill(self, name: str) -> None:

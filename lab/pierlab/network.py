@@ -48,8 +48,12 @@ def ensure_member(netns: str, port: str, address: ipaddress.IPv4Address) -> None
     ip(netns, "link", "set", "eth0", "up")
 
 
-def delete(netns: str) -> None:
-    run(["ip", "netns", "delete", netns])
+def lab_ports_in_machine() -> list[str]:
+    """Lab interfaces in the machine's own namespace: there must never be any."""
+    ports = {layout.CTL, layout.BRIDGE, *layout.host_names(layout.MAX_HOSTS)}
+    links = run(["ip", "-o", "link", "show"]).stdout.splitlines()
+    names = [line.split(":")[1].strip().split("@")[0] for line in links if ":" in line]
+    return [n for n in names if n in ports]
 
 
 def containment_route() -> str | None:

@@ -48,6 +48,7 @@ def test_crash_kills_every_process_and_boot_brings_back_the_same_disks(healthy_l
     h = layout.host(N3)
     boot_id = lab.exec(N3, ["cat", "/proc/sys/kernel/random/boot_id"]).stdout
     lab.exec(N3, "echo root > /root/lab-marker && echo store > /var/lib/pier/lab-marker && sync")
+    lab.freeze(N3)  # a hung machine crashes as well
     lab.crash(N3)
     assert pid1(h) is None
     assert lab.status()["hosts"][N3]["systemd"] == "crashed"
