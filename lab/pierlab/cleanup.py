@@ -38,6 +38,10 @@ def lab_loop_devices() -> list[str]:
     return found
 
 
+def lab_netns_etc() -> list[Path]:
+    return sorted(layout.NETNS_ETC.glob(layout.NETNS_PREFIX + "*"))
+
+
 def _netns_inode(name: str) -> int | None:
     try:
         return os.stat(network.NETNS_DIR / name).st_ino
@@ -72,8 +76,9 @@ def leftovers() -> list[str]:
     route = network.containment_route()
     if route and route.startswith("blackhole"):
         left.append(f"route {route}")
-    if layout.STATE_DIR.exists():
-        left.append(f"directory {layout.STATE_DIR}")
+    for d in [layout.STATE_DIR, *lab_netns_etc()]:
+        if d.exists():
+            left.append(f"directory {d}")
     return left
 
 
@@ -112,6 +117,11 @@ def down() -> list[str]:
     for netns in network.netns_list():
         if run(["ip", "netns", "delete", netns], check=False).returncode == 0:
             cleaned.append(f"deleted network namespace {netns}")
+    for d in lab_netns_etc():
+        run(["rm", "-rf", str(d)])
+        cleaned.append(f"removed {d}")
+        with contextlib.suppress(OSError):
+            layout.NETNS_ETC.rmdir()  # only if the lab's was the last one
     if network.remove_containment():
         cleaned.append(f"removed blackhole route {layout.CONTAINMENT}")
     if layout.STATE_DIR.exists() and not lab_mounts():

@@ -95,6 +95,7 @@ class Lab:
         public_key = Path(f"{layout.SSH_KEY}.pub").read_text()
         network.ensure_switch()
         network.ensure_member(network_name(layout.CTL), layout.CTL, layout.CTL_ADDRESS)
+        write_text(layout.NETNS_ETC / network_name(layout.CTL) / "hosts", layout.etc_hosts(layout.CTL))
         booting = time.monotonic()
         to_boot = []
         for name in names:

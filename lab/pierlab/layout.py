@@ -46,6 +46,8 @@ SSH_CONFIG = SSH_DIR / "config"
 KNOWN_HOSTS = SSH_DIR / "known_hosts"
 STATE_FILE = STATE_DIR / "state.json"
 INVENTORY = STATE_DIR / "inventory.ini"
+# `ip netns exec` binds /etc/netns/NAME/hosts over /etc/hosts: clients in ctl know hosts by name.
+NETNS_ETC = Path("/etc/netns")
 
 STORE_SIZE_MIB = 256
 STORE_MOUNT_IN_HOST = "/var/lib/pier"

@@ -37,8 +37,9 @@ def test_three_hosts_answer_ssh_from_ctl_each_with_its_own_systemd(lab):
     assert len(machine_ids) == len(HOSTS)
 
 
-def test_hosts_know_each_other_by_name(lab):
+def test_hosts_and_ctl_know_each_other_by_name(lab):
     for name in HOSTS:
+        assert ping_loss(lab, name, count=1) == 0
         for peer in HOSTS:
             assert ping_loss(lab, peer, count=1, source=name) == 0
 

@@ -28,6 +28,7 @@ def test_down_leaves_nothing_even_after_the_harness_forgot_the_lab(lab):
     assert "pier-lab" not in network.run(["losetup", "-a"]).stdout
     assert network.containment_route() is None
     assert not layout.CGROUP_ROOT.exists()
+    assert list(layout.NETNS_ETC.glob("lab-*")) == []
     # down again: nothing to do, still succeeds.
     started = time.monotonic()
     assert lab.down() == []
