@@ -79,12 +79,18 @@ def cache_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def ensure(key: str | None = None) -> str:
-    """Makes BASE_UPPER hold the current base layer; says how it got there."""
-    key = key or cache_key()
+def ensure(in_use: bool) -> str:
+    """Makes BASE_UPPER hold the current base layer; says how it got there. A base layer that
+    running hosts boot from (in_use) is never replaced under them, even when outdated."""
+    key = cache_key()
     marker = layout.BASE_UPPER / MARKER
     if marker.exists() and marker.read_text().strip() == key:
         return "base layer already in place"
+    if marker.exists() and in_use:
+        return (
+            "base layer outdated (the machine's packages changed): kept for the running hosts; "
+            "down and up rebuild it"
+        )
     started = time.monotonic()
     for d in (layout.BASE_UPPER, layout.BASE_WORK):
         run(["rm", "-rf", "--one-file-system", str(d)])

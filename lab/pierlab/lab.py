@@ -88,7 +88,8 @@ class Lab:
         if not os.path.ismount(layout.RW_DIR):
             layout.RW_DIR.mkdir(parents=True, exist_ok=True)
             run(["mount", "-t", "tmpfs", "-o", "mode=755,size=4g", "pier-lab", str(layout.RW_DIR)])
-        say(f"lab: {base.ensure()}")
+        in_use = any(host.pid1(layout.host(n)) is not None for n in self.hosts())
+        say(f"lab: {base.ensure(in_use)}")
         if not layout.SSH_KEY.exists():
             layout.SSH_DIR.mkdir(parents=True, exist_ok=True)
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@ctl", "-f", str(layout.SSH_KEY)])

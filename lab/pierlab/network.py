@@ -21,8 +21,8 @@ def exists(netns: str) -> bool:
     return (NETNS_DIR / netns).exists()
 
 
-def ip(netns: str | None, *args: str) -> None:
-    run(["ip", *(["-n", netns] if netns else []), *args])
+def ip(netns: str, *args: str) -> None:
+    run(["ip", "-n", netns, *args])
 
 
 def ensure_switch() -> None:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from helpers import ping_loss
-from pierlab import layout, network
+from pierlab import base, layout, network
 from pierlab.host import pid1
 
 HOSTS = ["nats-node-1", "nats-node-2", "nats-node-3"]
@@ -73,6 +73,16 @@ def test_up_again_changes_nothing(lab):
     lab.up(len(lab.hosts()))
     assert time.monotonic() - started < 5
     assert [pid1(layout.host(n)) for n in HOSTS] == before
+
+
+def test_an_outdated_base_layer_is_never_replaced_under_running_hosts(lab, monkeypatch):
+    before = [pid1(layout.host(n)) for n in HOSTS]
+    monkeypatch.setattr(base, "cache_key", lambda: "changed-machine")
+    said: list[str] = []
+    lab.up(len(lab.hosts()), say=said.append)
+    assert any("base layer outdated" in line for line in said), said
+    assert [pid1(layout.host(n)) for n in HOSTS] == before
+    assert lab.exec("nats-node-1", ["systemctl", "is-system-running"]).stdout.strip() == "running"
 
 
 def test_a_client_outside_the_lab_cannot_reach_a_lab_address(lab):
