@@ -13,6 +13,8 @@ from . import layout
 from .run import LabError, run, write_text
 
 INIT = Path(__file__).with_name("init.sh")
+# Beside the host systemd's own tree: processes started by `exec`.
+EXEC_CGROUP = "pier-lab-exec"
 
 
 def prepare_disk(h: layout.HostLayout, ctl_public_key: str) -> None:
@@ -112,13 +114,18 @@ def nsenter(pid: int) -> list[str]:
 
 
 def command(h: layout.HostLayout, argv: list[str]) -> list[str]:
+    """argv run as root in the host: its namespaces, its root, and a cgroup of the host's own
+    (EXEC_CGROUP), so that freeze, crash and kill reach what tests start there as well."""
     pid = pid1(h)
     if pid is None:
         raise LabError(f"{h.name} is not running (crashed or never booted: `pier-lab boot {h.name}`)")
+    cgroup = h.cgroup / EXEC_CGROUP
+    cgroup.mkdir(exist_ok=True)
     env = ["env", "-i", f"PATH={layout.HOST_PATH}", "HOME=/root", "LANG=C.UTF-8", "USER=root"]
     if "TERM" in os.environ:
         env.append(f"TERM={os.environ['TERM']}")
-    return nsenter(pid) + env + argv
+    join = ["sh", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec "$@"', "sh"]
+    return join + nsenter(pid) + env + argv
 
 
 def wait_booted(h: layout.HostLayout, timeout: float = 60) -> str:

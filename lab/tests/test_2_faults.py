@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 
 from helpers import ping_loss, ssh_banner, wait_in, write_4k
@@ -31,17 +35,32 @@ def test_kill_signals_a_process_of_that_host_only(healthy_lab):
     assert ssh_banner(lab, A1).startswith("SSH-2.0")
     with pytest.raises(LabError, match="no process named"):
         lab.kill(N1, "no-such-process")
+    # What a test starts in a host is the host's too.
+    started = subprocess.Popen(lab.exec_argv(N1, ["sleep", "600"]))
+    wait_in(lab, N1, "pgrep -x sleep")
+    assert lab.kill(N1, "sleep")
+    assert started.wait(timeout=5) != 0
 
 
 def test_freeze_hangs_the_whole_host_and_thaw_resumes_it(healthy_lab):
     lab = healthy_lab
+    ticker = subprocess.Popen(
+        lab.exec_argv(N2, ["sh", "-c", "while :; do date +%s%N > /tmp/lab-tick; sleep 0.02; done"])
+    )
+    tick = Path(f"/proc/{pid1(layout.host(N2))}/root/tmp/lab-tick")  # read from outside the host
+    wait_in(lab, N2, "test -s /tmp/lab-tick")
     lab.freeze(N2)
     assert lab.status()["hosts"][N2]["systemd"] == "frozen"
+    frozen_at = tick.read_text()
+    time.sleep(0.3)
+    assert tick.read_text() == frozen_at, "a process started in the host ran on while frozen"
     # The kernel still completes the handshake; nothing in the host answers.
     assert ssh_banner(lab, A2) == "TimeoutError"
     assert ssh_banner(lab, A3).startswith("SSH-2.0")
     lab.thaw(N2)
     assert ssh_banner(lab, A2).startswith("SSH-2.0")
+    assert tick.read_text() != frozen_at
+    ticker.kill()
 
 
 def test_crash_kills_every_process_and_boot_brings_back_the_same_disks(healthy_lab):
