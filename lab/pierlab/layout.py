@@ -1,4 +1,4 @@
-"""Where everything of the lab lives: names, addresses, paths. Pure data, no side effects."""
+"""Where everything of the lab lives: names, addresses, paths (the only probe: where cgroup2 is)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,6 @@ INVENTORY = STATE_DIR / "inventory.ini"
 NETNS_ETC = Path("/etc/netns")
 
 STORE_SIZE_MIB = 256
-STORE_MOUNT_IN_HOST = "/var/lib/pier"
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -72,7 +71,7 @@ class HostLayout:
 
     @property
     def address(self) -> ipaddress.IPv4Address:
-        return ipaddress.ip_address(f"203.0.113.{FIRST_HOST_ADDRESS - 1 + self.index}")
+        return SUBNET[FIRST_HOST_ADDRESS - 1 + self.index]
 
     @property
     def netns(self) -> str:
