@@ -366,6 +366,33 @@ fn bad_options_are_refused_before_connecting() {
 }
 
 #[test]
+fn logs_go_to_stderr_at_the_level_rust_log_sets() {
+    // Nothing listens on port 1: the client logs its attempt at debug level, then bench fails.
+    let unreachable = ["bench", "--servers", "nats://127.0.0.1:1", "--msgs", "10"];
+    let output = Command::new(BIN)
+        .args(unreachable)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run pier-bench bench");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("DEBUG") && stderr.contains("connecting to server"),
+        "{stderr}"
+    );
+    // By default only warnings and errors are logged.
+    let output = Command::new(BIN)
+        .args(unreachable)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run pier-bench bench");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("DEBUG"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+}
+
+#[test]
 fn foreign_messages_make_the_run_fail_with_status_1() {
     let _ports = serial();
     let cluster = BenchCluster::start(1);
