@@ -7,6 +7,7 @@ mod support {
 }
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -58,6 +59,21 @@ fn pier_bench_is_found_on_path_when_not_beside_pier_broker() {
     alone(Path::new(PIER_BENCH), bin.path());
     let (stdout, _) = run(
         Command::new(broker)
+            .args(["bench", "--help"])
+            .env("PATH", bin.path()),
+        0,
+    );
+    assert!(stdout.contains("Usage: pier-bench bench"), "{stdout}");
+}
+
+#[test]
+fn pier_bench_beside_pier_broker_comes_before_path() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let impostor = bin.path().join("pier-bench");
+    fs::write(&impostor, "#!/bin/sh\necho impostor\nexit 7\n").expect("write impostor");
+    fs::set_permissions(&impostor, fs::Permissions::from_mode(0o755)).expect("chmod impostor");
+    let (stdout, _) = run(
+        Command::new(pier_broker())
             .args(["bench", "--help"])
             .env("PATH", bin.path()),
         0,

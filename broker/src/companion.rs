@@ -20,7 +20,7 @@ pub enum CompanionError {
     #[error(
         "{name} not found in {} nor on PATH: pier installs pier-broker and pier-bench side by \
          side (from source: cargo build --release -p {name})",
-        beside.as_deref().map_or_else(|| "this executable's directory".into(), |dir| dir.display().to_string())
+        directory(beside)
     )]
     NotFound {
         name: &'static str,
@@ -74,6 +74,13 @@ fn args_after(subcommand: &str) -> Vec<OsString> {
         .skip_while(|arg| arg != subcommand)
         .skip(1)
         .collect()
+}
+
+fn directory(beside: &Option<PathBuf>) -> String {
+    beside.as_deref().map_or_else(
+        || "this executable's directory".to_owned(),
+        |dir| dir.display().to_string(),
+    )
 }
 
 fn is_executable(path: &Path) -> bool {

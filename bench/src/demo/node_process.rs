@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use pier_broker::monitor::Monitor;
 
 use super::layout::DemoNode;
-use pier_broker::monitor::Monitor;
 
 /// How long a node may take to answer its health check.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
