@@ -1,9 +1,8 @@
 //! pier-broker: renders, starts, pins, watches and provisions a nats-server node of a pier cluster.
 //! The supervisor is never in the message path: clients talk to nats-server directly.
 
-pub mod bench;
 pub mod cli;
-pub mod demo;
+pub mod companion;
 pub mod monitor;
 pub mod provision;
 pub mod render;

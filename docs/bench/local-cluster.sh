@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start or stop a loopback nats-server cluster for `pier-broker bench` measurements.
+# Start or stop a loopback nats-server cluster for `pier-bench bench` measurements.
 #   docs/bench/local-cluster.sh start 3   # three nodes: client 14222-14224, cluster 16222-16224
 #   docs/bench/local-cluster.sh start 1   # one node on 14222
 #   docs/bench/local-cluster.sh stop

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the figures of docs/benchmarks.md: for one node and for a three-node loopback
-# cluster, RUNS alternating runs of `pier-broker bench` (JSON) and of the independent async-nats
-# loop (examples/nats_loop.rs), push then pull, plus one mixed run at the seed's offered load.
-#   cargo build --release -p pier-broker --bin pier-broker --example nats_loop
+# cluster, RUNS alternating runs of `pier-bench bench` (JSON; `pier-broker bench` runs it) and of
+# the independent async-nats loop (bench/examples/nats_loop.rs), push then pull, plus one mixed
+# run at the seed's offered load.
+#   cargo build --release -p pier-bench --bin pier-bench --example nats_loop
 #   RUNS=5 docs/bench/measure.sh docs/bench/results
 # Each client's CPU time is recorded beside its output (client-cpu lines from GNU time).
 set -euo pipefail
@@ -12,7 +13,7 @@ RUNS=${RUNS:-5}
 PUSH_MSGS=${PUSH_MSGS:-1000000}
 PULL_MSGS=${PULL_MSGS:-200000}
 target=${CARGO_TARGET_DIR:-$here/../../target}
-bench=$target/release/pier-broker
+bench=$target/release/pier-bench
 loop=$target/release/examples/nats_loop
 mkdir -p "$out"
 trap '"$here/local-cluster.sh" stop' EXIT

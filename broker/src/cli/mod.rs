@@ -1,13 +1,12 @@
 //! Command-line interface of pier-broker.
 
-mod bench_cmd;
-mod demo_cmd;
 mod provision_cmd;
 mod render_cmd;
 mod run_cmd;
 mod status_cmd;
 mod validate_cmd;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,6 +16,8 @@ pub use pier_cli::exit;
 pub use pier_cli::Format;
 use pier_config::load::{Checked, ServerChoice};
 use pier_config::ServerVersion;
+
+use crate::companion::{self, PIER_BENCH};
 
 /// Run a tuned, supervised nats-server node of a pier cluster.
 #[derive(Debug, Parser)]
@@ -63,16 +64,17 @@ pub enum Command {
     /// Load a running cluster: push (queue group), pull (JetStream) or mixed traffic; report
     /// msg/s, bytes/s, latency percentiles and whether every message arrived exactly once.
     ///
-    /// Exit status: 0 every message received and acknowledged, 1 messages missing,
-    /// duplicated or unacknowledged, or errors during the run, 2 could not run.
-    Bench(bench_cmd::BenchArgs),
+    /// Runs `pier-bench bench` with every argument: `pier-broker bench --help` shows its options
+    /// and exit statuses. Exit status 2 when pier-bench is not installed.
+    #[command(disable_help_flag = true)]
+    Bench(ForwardArgs),
     /// The whole appliance in one command: three nodes on loopback under pier's supervisor,
-    /// the seed's stream and consumer provisioned, the seed's workload run against one node and
-    /// against the cluster, figures printed beside the seed's; then everything is stopped and
-    /// removed.
+    /// the seed's workload, figures beside the seed's.
     ///
-    /// Exit status: 0 every message arrived, 1 some did not, 2 could not run.
-    Demo(DemoArgs),
+    /// Runs `pier-bench demo` with every argument: `pier-broker demo --help` shows its options
+    /// and exit statuses. Exit status 2 when pier-bench is not installed.
+    #[command(disable_help_flag = true)]
+    Demo(ForwardArgs),
 }
 
 #[derive(Debug, Args)]
@@ -151,32 +153,16 @@ pub struct StatusArgs {
     pub timeout: u64,
 }
 
+/// A subcommand of pier-bench: clap accepts any arguments (`--help` included), and
+/// [`companion::hand_over`] passes them on exactly as given.
 #[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Keep the temporary directory with the nodes' configs, stores and logs.
-    #[arg(long)]
-    pub keep: bool,
-    /// Put configs, stores and logs in DIR (kept afterwards) instead of a temporary directory.
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// The nats-server binary for every node (default: pier's, else the first on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub nats_server: Option<PathBuf>,
-    /// Messages per push (queue group) run.
-    #[arg(long, value_name = "N", default_value_t = 500_000)]
-    pub push_msgs: u64,
-    /// Messages per pull (JetStream) run.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub pull_msgs: u64,
-    /// Payload bytes per message.
-    #[arg(long, value_name = "BYTES", default_value_t = 128)]
-    pub size: usize,
-    /// Runs per workload and topology; the table shows medians.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
-    pub runs: u64,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+pub struct ForwardArgs {
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<OsString>,
 }
 
 /// Loads pier.toml for a command that acts on it; see [`pier_cli::config::load_valid`].
@@ -191,7 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Provision(args) => provision_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::Status(args) => status_cmd::run(&args),
-        Command::Bench(args) => bench_cmd::run(&args),
-        Command::Demo(args) => demo_cmd::run(&args),
+        Command::Bench(_) => Err(companion::hand_over(PIER_BENCH, "bench").into()),
+        Command::Demo(_) => Err(companion::hand_over(PIER_BENCH, "demo").into()),
     }
 }

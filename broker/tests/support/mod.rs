@@ -8,7 +8,7 @@
 //! - 21000–21699, 21800–21899: `run.rs` (supervisor tests)
 //! - 21700–21799: `journal.rs`
 //! - 14322–14331, 16322–16331, 18322–18331: `provision.rs` (see [`cluster`])
-//! - 15322–15324, 17322–17324, 19322–19324: `bench.rs`
+//! - 15322–15324, 17322–17324, 19322–19324: `bench/tests/bench.rs` (in pier-bench)
 //!
 //! Include with `mod support;` from a test file; not every test uses every helper.
 #![allow(dead_code)]

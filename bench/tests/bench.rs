@@ -1,7 +1,7 @@
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-//! `pier-broker bench` against real nats-server 2.15 clusters on loopback: every message
+//! `pier-bench bench` against real nats-server 2.15 clusters on loopback: every message
 //! published must be received (and, for pull, acknowledged) exactly once, and the JSON report
 //! keeps its documented keys.
 
@@ -13,10 +13,10 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use pier_broker::bench::{self, Amount, Mode, Options, PullStyle, Report};
+use pier_bench::{self as bench, Amount, Mode, Options, PullStyle, Report};
 use support::bench_cluster::{serial, BenchCluster};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pier-broker");
+const BIN: &str = env!("CARGO_BIN_EXE_pier-bench");
 const MSGS: u64 = 20_000;
 
 fn options(cluster: &BenchCluster, mode: Mode) -> Options {
@@ -231,7 +231,7 @@ fn cli_prints_a_json_report_with_stable_keys() {
             "json",
         ])
         .output()
-        .expect("run pier-broker bench");
+        .expect("run pier-bench bench");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -274,7 +274,7 @@ fn cli_prints_a_json_report_with_stable_keys() {
             "2000",
         ])
         .output()
-        .expect("run pier-broker bench");
+        .expect("run pier-bench bench");
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert_eq!(text.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("2000 of 2000 received once"), "{stdout}");
@@ -362,10 +362,37 @@ fn bad_options_are_refused_before_connecting() {
     let output = Command::new(BIN)
         .args(["bench", "--servers", "nats://127.0.0.1:1", "--size", "8"])
         .output()
-        .expect("run pier-broker bench");
+        .expect("run pier-bench bench");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--size must be at least 16"), "{stderr}");
+}
+
+#[test]
+fn logs_go_to_stderr_at_the_level_rust_log_sets() {
+    // Nothing listens on port 1: the client logs its attempt at debug level, then bench fails.
+    let unreachable = ["bench", "--servers", "nats://127.0.0.1:1", "--msgs", "10"];
+    let output = Command::new(BIN)
+        .args(unreachable)
+        .env("PIER_LOG", "debug")
+        .output()
+        .expect("run pier-bench bench");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("DEBUG") && stderr.contains("connecting to server"),
+        "{stderr}"
+    );
+    // By default only warnings and errors are logged.
+    let output = Command::new(BIN)
+        .args(unreachable)
+        .env_remove("PIER_LOG")
+        .output()
+        .expect("run pier-bench bench");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("DEBUG"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
 }
 
 #[test]
@@ -386,7 +413,7 @@ fn foreign_messages_make_the_run_fail_with_status_1() {
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("start pier-broker bench");
+        .expect("start pier-bench bench");
     // Someone else publishing short, unstamped payloads on the bench subject while it runs.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {

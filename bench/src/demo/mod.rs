@@ -1,8 +1,9 @@
-//! `pier-broker demo`: the whole appliance in one command. It starts nats-server nodes on
-//! loopback under pier's own supervisor (`pier-broker run`), lets them provision the seed's
-//! stream and consumer, runs the seed's workload against one node and against a three-node
-//! cluster, and prints the figures beside the seed write-up's. Everything it started is stopped
-//! and everything it wrote is removed, unless asked to keep it.
+//! `pier-bench demo` (also reached as `pier-broker demo`): the whole appliance in one command.
+//! It starts nats-server nodes on loopback under pier's own supervisor (`pier-broker run`,
+//! found next to pier-bench, else on PATH), lets them provision the seed's stream and
+//! consumer, runs the seed's workload against one node and against a three-node cluster, and
+//! prints the figures beside the seed write-up's. Everything it started is stopped and
+//! everything it wrote is removed, unless asked to keep it.
 
 mod layout;
 mod node_process;
@@ -11,7 +12,9 @@ mod table;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::bench::{self, Amount, Mode, Report};
+use pier_broker::companion::{self, CompanionError, PIER_BROKER};
+
+use crate::{run_blocking, Amount, BenchError, Mode, Options, Report};
 use layout::DemoNode;
 use node_process::{NodeError, NodeProcess};
 pub use table::{DemoReport, Measured, Row};
@@ -51,15 +54,17 @@ pub enum DemoError {
     #[error("{0}")]
     NotSettled(String),
     #[error(transparent)]
-    Options(bench::BenchError),
+    Options(BenchError),
     #[error("benchmark against {topology}: {source}")]
     Bench {
         topology: &'static str,
         #[source]
-        source: bench::BenchError,
+        source: BenchError,
     },
     #[error(transparent)]
     ServerBinary(#[from] pier_config::server_binary::ServerBinaryError),
+    #[error(transparent)]
+    PierBroker(#[from] CompanionError),
 }
 
 pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
@@ -77,6 +82,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     }
     let binary = pier_config::server_binary::locate(options.nats_server.as_deref())?;
     let version = pier_config::server_binary::version(&binary)?;
+    let pier_broker = companion::locate(PIER_BROKER)?;
     let workdir = WorkDir::new(options.dir.as_deref(), options.keep)?;
     let say = |text: &str| {
         if options.verbose {
@@ -84,8 +90,9 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         }
     };
     say(&format!(
-        "nats-server {version} ({}), files in {}",
+        "nats-server {version} ({}), supervised by {}, files in {}",
         binary.display(),
+        pier_broker.display(),
         workdir.path.display()
     ));
     let io = |source| DemoError::Dir {
@@ -96,7 +103,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
 
     say("starting one node under pier-broker run");
     let single_runs = {
-        let mut node = NodeProcess::start(&single, &workdir.path)?;
+        let mut node = NodeProcess::start(&pier_broker, &single, &workdir.path)?;
         node.wait_ready()?;
         wait_for_seed_stream(&[&node], 1)?;
         say("benchmarking the single node");
@@ -118,7 +125,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     let cluster_runs = {
         let mut nodes = Vec::new();
         for member in &cluster {
-            let mut node = NodeProcess::start(member, &workdir.path)?;
+            let mut node = NodeProcess::start(&pier_broker, member, &workdir.path)?;
             node.wait_ready()?;
             nodes.push(node);
         }
@@ -194,7 +201,7 @@ fn bench_topology(
     for run in 1..=options.runs {
         for (mode, messages, rate) in workloads(options) {
             let bench_options = bench_options(options, servers.clone(), mode, messages, rate);
-            let report = bench::run_blocking(&bench_options)
+            let report = run_blocking(&bench_options)
                 .map_err(|source| DemoError::Bench { topology, source })?;
             for w in &report.workloads {
                 say(&format!(
@@ -241,14 +248,14 @@ fn bench_options(
     mode: Mode,
     messages: u64,
     rate: Option<u64>,
-) -> bench::Options {
-    bench::Options {
+) -> Options {
+    Options {
         servers,
         mode,
         amount: Amount::Messages(messages),
         rate,
         size: options.size,
-        ..bench::Options::default()
+        ..Options::default()
     }
 }
 

@@ -275,7 +275,7 @@ impl Throughput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::payload::{PayloadWriter, Stamp};
+    use crate::payload::{PayloadWriter, Stamp};
 
     fn payload(publisher: u16, sequence: u64, sent_ns: u64) -> Vec<u8> {
         PayloadWriter::new(32)

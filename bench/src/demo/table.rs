@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::bench::{Report, WorkloadReport};
+use crate::{Report, WorkloadReport};
 
 /// The seed write-up's figures in msg/s: (single node, three-node cluster).
 pub const SEED_PUSH: (f64, f64) = (12_000.0, 28_000.0);
@@ -80,7 +80,7 @@ pub struct DemoReport {
     pub message_size: usize,
     pub cpus: usize,
     pub rows: Vec<Row>,
-    /// Every benchmark run, as `pier-broker bench --format json` prints it: the peak runs, then
+    /// Every benchmark run, as `pier-bench bench --format json` prints it: the peak runs, then
     /// the mixed runs at the seed's load.
     pub single_reports: Vec<Report>,
     pub cluster_reports: Vec<Report>,

@@ -1,13 +1,14 @@
-//! `pier-broker bench`: load a running cluster and report throughput, latency and delivery.
+//! `pier-bench bench` (also reached as `pier-broker bench`): load a running cluster and report
+//! throughput, latency and delivery.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use pier_cli::{exit, Format};
 use pier_config::units::Span;
 
-use super::{exit, Format};
-use crate::bench::{self, Amount, Mode, Options, PullStyle};
+use crate::{Amount, Mode, Options, PullStyle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -131,7 +132,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {e}");
         return Ok(ExitCode::from(exit::CANNOT_RUN));
     }
-    let report = match bench::run_blocking(&options) {
+    let report = match crate::run_blocking(&options) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");
@@ -144,7 +145,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut stdout, &report)?;
             writeln!(stdout)?;
         }
-        Format::Text => bench::write_text(&mut stdout, &report)?,
+        Format::Text => crate::write_text(&mut stdout, &report)?,
     }
     Ok(ExitCode::from(if report.ok {
         exit::OK

@@ -1,15 +1,15 @@
 //! A demo node: `pier-broker run` started as a child, exactly as systemd would start it.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use pier_broker::monitor::Monitor;
 
 use super::layout::DemoNode;
-use crate::monitor::Monitor;
 
 /// How long a node may take to answer its health check.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,12 +37,12 @@ pub enum NodeError {
 pub struct NodeProcess {
     pub node: DemoNode,
     child: Child,
-    log: std::path::PathBuf,
+    log: PathBuf,
 }
 
 impl NodeProcess {
-    /// Starts `pier-broker run --config <node>` with its output in `<dir>/<node>.log`.
-    pub fn start(node: &DemoNode, dir: &Path) -> Result<Self, NodeError> {
+    /// Starts `<pier_broker> run --config <node>` with its output in `<dir>/<node>.log`.
+    pub fn start(pier_broker: &Path, node: &DemoNode, dir: &Path) -> Result<Self, NodeError> {
         let spawn_error = |source| NodeError::Spawn {
             node: node.name.clone(),
             source,
@@ -50,8 +50,7 @@ impl NodeProcess {
         let log = dir.join(format!("{}.log", node.name));
         let out = File::create(&log).map_err(spawn_error)?;
         let err = out.try_clone().map_err(spawn_error)?;
-        let exe = std::env::current_exe().map_err(spawn_error)?;
-        let child = Command::new(exe)
+        let child = Command::new(pier_broker)
             .arg("run")
             .arg("--config")
             .arg(&node.config)

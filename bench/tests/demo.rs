@@ -1,32 +1,33 @@
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-//! `pier-broker demo` as a new user runs it: the real binary, real supervisors and servers.
+//! `pier-broker demo` as a new user runs it: pier-broker hands over to pier-bench, whose nodes
+//! are real `pier-broker run` supervisors of real servers.
+
+mod support {
+    pub mod binaries;
+}
 
 use std::process::Command;
+
+use support::binaries::{pier_broker, run};
 
 #[test]
 fn demo_runs_the_seed_workload_and_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pier-broker"))
-        .args([
-            "demo",
-            "--push-msgs",
-            "20000",
-            "--pull-msgs",
-            "5000",
-            "--format",
-            "json",
-        ])
-        .env("TMPDIR", tmp.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    let (stdout, _) = run(
+        Command::new(pier_broker())
+            .args([
+                "demo",
+                "--push-msgs",
+                "20000",
+                "--pull-msgs",
+                "5000",
+                "--format",
+                "json",
+            ])
+            .env("TMPDIR", tmp.path()),
+        0,
     );
 
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();

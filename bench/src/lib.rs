@@ -1,10 +1,18 @@
-//! `pier-broker bench`: drives a running nats-server (or cluster) with core-NATS queue-group
-//! traffic (push), JetStream pull-consumer traffic (pull), or both at once (mixed), and reports
-//! throughput, end-to-end latency percentiles and a proof that every message arrived.
+//! pier-bench: pier's load generator and its demo, in their own crate so that the service
+//! binary systemd runs (pier-broker) does not link them.
+//!
+//! The crate root is the load generator (`pier-bench bench`, also reached as
+//! `pier-broker bench`): it drives a running nats-server (or cluster) with core-NATS
+//! queue-group traffic (push), JetStream pull-consumer traffic (pull), or both at once (mixed),
+//! and reports throughput, end-to-end latency percentiles and a proof that every message
+//! arrived. [`demo`] runs it against nodes supervised by `pier-broker run`.
 //!
 //! Every client runs in this process, so one `Instant` (the run's [`Clock`]) stamps sends and
 //! receipts. Each client gets its own connection; each role is spread round-robin over the
 //! server URLs (see `clients`).
+
+pub mod cli;
+pub mod demo;
 
 mod clients;
 mod payload;

@@ -1,11 +1,11 @@
 #![allow(clippy::print_stdout)] // An example whose job is to print its figures.
-//! A deliberately minimal async-nats load loop, independent of `pier_broker::bench`, used as
+//! A deliberately minimal async-nats load loop, independent of `pier_bench`, used as
 //! the yardstick in docs/benchmarks.md: no stamps, no histogram, no delivery check; it only
-//! counts. If `pier-broker bench` reaches this loop's figures, the benchmark is not the
+//! counts. If `pier-bench bench` reaches this loop's figures, the benchmark is not the
 //! bottleneck.
 //!
-//! cargo run --release -p pier-broker --example nats_loop -- push URL[,URL...] MSGS SUBS
-//! cargo run --release -p pier-broker --example nats_loop -- pull URL[,URL...] MSGS SUBS
+//! cargo run --release -p pier-bench --example nats_loop -- push URL[,URL...] MSGS SUBS
+//! cargo run --release -p pier-bench --example nats_loop -- pull URL[,URL...] MSGS SUBS
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,7 +66,7 @@ async fn push(urls: &[&str], msgs: u64, subs: usize) -> Result<(Duration, Durati
     }
     // Interest has to cross the routes before the first publish.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // Same placement as pier-broker bench: each role round-robin from the first URL.
+    // Same placement as pier-bench bench: each role round-robin from the first URL.
     let publisher = async_nats::connect(urls[0]).await?;
     let payload = bytes::Bytes::from(vec![b'x'; 128]);
     let start = Instant::now();
