@@ -201,3 +201,47 @@ pub struct SequenceInfo {
     pub consumer_seq: u64,
     pub stream_seq: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let path = format!(
+            "{}/src/monitor/testdata/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn captured_answers_of_both_versions_vouch_for_nats_server() {
+        for version in ["2.9.10", "2.15.1"] {
+            captured::<Varz>(&format!("varz.{version}"))
+                .vouch()
+                .unwrap();
+            captured::<Routez>(&format!("routez.{version}"))
+                .vouch()
+                .unwrap();
+            captured::<Jsz>(&format!("jsz.{version}")).vouch().unwrap();
+            captured::<Health>(&format!("healthz.{version}"))
+                .vouch()
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn versions_are_three_numbers_with_an_optional_suffix() {
+        let varz = |version: &str| Varz {
+            server_id: "NCMPYBPHPVGVOAU5DCD42AAPLTLQRDYMCCDU52TIDKOSZ2OB4XDGYS5T".into(),
+            version: version.into(),
+            ..Varz::default()
+        };
+        for good in ["2.9.10", "2.11.0-RC.1", "2.12.0+build"] {
+            assert!(varz(good).vouch().is_ok(), "{good}");
+        }
+        for bad in ["", "2.9", "2..1", "v2.9.10", "2.9.10.1", "nginx/1.2.3"] {
+            assert!(varz(bad).vouch().is_err(), "{bad}");
+        }
+    }
+}

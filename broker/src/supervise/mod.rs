@@ -24,7 +24,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 
 use crate::checked::{check, ServerChoice};
-use crate::monitor::{summarize, Monitor};
+use crate::monitor::{printable, summarize, Monitor};
 use crate::render::{render, RenderError, SecretFiles};
 use child::{ServerSpec, SpawnError};
 use notify::Notifier;
@@ -461,7 +461,8 @@ async fn watch_health(monitor: Monitor, notifier: Notifier, shared: Arc<Shared>)
         };
         let healthy = match probe {
             Ok(Ok(health)) if health.is_ok() => Ok(()),
-            Ok(Ok(health)) => Err(health.error.unwrap_or(health.status)),
+            // Logged and put in STATUS=: whatever the port sent, escaped.
+            Ok(Ok(health)) => Err(printable(&health.error.unwrap_or(health.status)).into_owned()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -480,7 +481,9 @@ async fn watch_health(monitor: Monitor, notifier: Notifier, shared: Arc<Shared>)
                         .store(true, std::sync::atomic::Ordering::SeqCst);
                     tracing::info!("nats-server is ready: {status}");
                     notifier.ready(&status);
-                    beat = tokio::time::interval_at(tokio::time::Instant::now() + steady, steady);
+                    beat = tokio::time::interval(steady);
+                    // The first tick one period from now, not at once.
+                    beat.reset();
                     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 } else if !shared.paused() {
                     notifier.status(&status);
