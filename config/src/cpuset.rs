@@ -128,6 +128,10 @@ impl CpuSet {
         CpuSet(self.0.intersection(&other.0).copied().collect())
     }
 
+    pub fn union(&self, other: &CpuSet) -> CpuSet {
+        CpuSet(self.0.union(&other.0).copied().collect())
+    }
+
     pub fn difference(&self, other: &CpuSet) -> CpuSet {
         CpuSet(self.0.difference(&other.0).copied().collect())
     }
