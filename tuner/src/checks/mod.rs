@@ -4,7 +4,7 @@
 mod clock;
 mod cpu;
 mod durability;
-pub mod irq;
+mod irq;
 mod limits;
 mod memory;
 mod pinning;

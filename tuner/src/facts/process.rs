@@ -1,8 +1,8 @@
 //! `/proc/PID/status` and `/proc/PID/limits`.
 //!
 //! Parsed here rather than with procfs: its `Status` requires some twenty fields (captured trees
-//! keep the three the checks use, and a kernel thread's status lacks some), and its `Limits`
-//! subtracts from a line's word count unchecked, so a blank or short line panics.
+//! keep the three the checks use), and its `Limits` subtracts from a line's word count
+//! unchecked, so a blank or short line underflows.
 
 use pier_config::CpuSet;
 
