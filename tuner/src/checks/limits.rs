@@ -64,6 +64,11 @@ fn nofile(ctx: &Context, out: &mut Vec<Check>) {
     let draft = OPEN_FILES
         .draft()
         .expected(format!("≥ {need} (streams × 2 + connections)"));
+    // Whether nats-server runs decides what to read: unknown is an error, not "not running".
+    if let Err(e) = &ctx.processes {
+        out.push(draft.error(e));
+        return;
+    }
     if let Some(server) = ctx.nats_servers().next() {
         let path = format!("/proc/{}/limits", server.pid);
         out.push(match ctx.host.parse(&path, process::open_files_limit) {

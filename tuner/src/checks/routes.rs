@@ -184,9 +184,10 @@ fn local_ports(ctx: &Context, out: &mut Vec<Check>) {
                 format!("{what} port {port} free or held by nats-server"),
             )
             .expected("free, or listened on by nats-server");
-        let listeners = match &listeners {
-            Ok(l) => l,
-            Err(e) => {
+        let listeners = match (&listeners, &ctx.processes) {
+            (Ok(l), Ok(_)) => l,
+            // Without the process list a held port's owner is unknown.
+            (Err(e), _) | (_, Err(e)) => {
                 out.push(draft.error(e));
                 continue;
             }

@@ -49,11 +49,20 @@ pub fn parse(text: &str) -> Result<Vec<Mount>, String> {
         .collect())
 }
 
-/// The mounts of the host, as init sees them (`/proc/self/mountinfo` is the tuner's own view,
-/// `/proc/1/mountinfo` the fallback). The error names the file actually read last.
+/// The mounts of the host: `/proc/self/mountinfo` (the tuner's own view), else init's
+/// `/proc/1/mountinfo`. When both fail the error names the fallback, unless it is absent: then
+/// the first file's own error.
 pub fn read(host: &Host) -> Result<Vec<Mount>, HostError> {
-    host.parse("/proc/self/mountinfo", parse)
-        .or_else(|_| host.parse("/proc/1/mountinfo", parse))
+    host.parse("/proc/self/mountinfo", parse).or_else(|first| {
+        match host.parse("/proc/1/mountinfo", parse) {
+            Err(HostError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(first)
+            }
+            other => other,
+        }
+    })
 }
 
 /// mountinfo writes space, tab, newline and backslash as octal escapes (`\040`).
