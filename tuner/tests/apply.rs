@@ -309,33 +309,23 @@ fn the_dry_run_script_is_safe_whatever_the_host_files_hold() {
     assert_eq!(originals["files"]["/etc/default/irqbalance"], HOSTILE);
 }
 
-/// A 64-CPU host (the noisy-IRQ host widened), nats-server on 2-63.
+/// The captured 64-CPU host (`fixtures/wide`, irqbalance settings the seed wrote), with the
+/// installed irqbalance release given in dpkg's status file, or none.
 fn wide_copy(dpkg_irqbalance: Option<&str>) -> tempfile::TempDir {
-    let dir = untuned_copy();
-    let root = dir.path();
-    for file in ["online", "present", "possible"] {
-        std::fs::write(root.join("sys/devices/system/cpu").join(file), "0-63\n").unwrap();
-    }
-    let config = read(root, "pier.toml").replace("cpus = \"2-7\"", "cpus = \"2-63\"");
-    std::fs::write(root.join("pier.toml"), config).unwrap();
-    if let Some(version) = dpkg_irqbalance {
-        std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
-        std::fs::write(
-            root.join("var/lib/dpkg/status"),
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("wide"), dir.path());
+    let status = dir.path().join("var/lib/dpkg/status");
+    match dpkg_irqbalance {
+        Some(version) => std::fs::write(
+            &status,
             format!(
                 "Package: adduser\nStatus: install ok installed\nVersion: 3.134\n\n\
                  Package: irqbalance\nStatus: install ok installed\nVersion: {version}\n"
             ),
         )
-        .unwrap();
+        .unwrap(),
+        None => std::fs::remove_file(&status).unwrap(),
     }
-    // What the seed wrote on such hosts: one 64-bit hex word, which irqbalance cannot parse, and
-    // which it reads before the list.
-    std::fs::write(
-        root.join("etc/default/irqbalance"),
-        "IRQBALANCE_BANNED_CPULIST=\"2-63\"\nIRQBALANCE_BANNED_CPUS=\"fffffffffffffffc\"\n",
-    )
-    .unwrap();
     dir
 }
 

@@ -496,7 +496,7 @@ fn every_emitted_check_id_is_declared_and_documented() {
         );
     }
     let mut seen = std::collections::BTreeSet::new();
-    for host in ["tuned", "seed", "rotational", "nfs", "irq-noisy"] {
+    for host in ["tuned", "seed", "rotational", "nfs", "irq-noisy", "wide"] {
         let run = check_fixture(host, &[]);
         for check in run.json()["checks"].as_array().unwrap() {
             let id = check["id"].as_str().unwrap();
@@ -537,4 +537,26 @@ fn irqbalance_without_a_ban_on_a_host_isolating_nothing_fails() {
     }
     let run = common::check_root(dir.path(), &[]);
     assert_eq!(status(&run, "irq.irqbalance"), "fail", "{}", run.context());
+}
+
+#[test]
+fn a_64_cpu_mask_irqbalance_cannot_parse_bans_nothing() {
+    let run = check_fixture("wide", &[]);
+    run.expect_code(1);
+    assert_statuses(&run, &[("irq.irqbalance", "fail")]);
+    let json = run.json();
+    let check = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "irq.irqbalance")
+        .unwrap();
+    let observed = check["observed"].as_str().unwrap();
+    assert!(
+        observed.contains("1.9.2")
+            && observed.contains("IRQBALANCE_BANNED_CPUS")
+            && observed.contains("cannot parse")
+            && observed.contains("bans nothing"),
+        "{observed}"
+    );
 }
