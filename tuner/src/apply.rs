@@ -173,11 +173,7 @@ fn irqbalance(host: &Host, set: &CpuSet, out: &mut Vec<Change>) -> Result<(), Ho
     let version = installed.as_ref().map(|i| i.version);
     let new = irqbalance::with_banned(&text, set, version);
     if new != text {
-        let keys = match version {
-            Some(v) if v.reads_list() => irqbalance::LIST_KEY.to_owned(),
-            Some(_) => irqbalance::MASK_KEY.to_owned(),
-            None => format!("{} and {}", irqbalance::LIST_KEY, irqbalance::MASK_KEY),
-        };
+        let keys = irqbalance::keys_written(version);
         let release = installed.map_or("release unknown".to_owned(), |i| {
             format!("{} per {}", i.version, i.source)
         });

@@ -217,6 +217,15 @@ pub fn banned(host: &Host, text: &str, version: Option<Version>) -> Result<Banne
     Ok(Banned::Kernel(kernel))
 }
 
+/// Which keys [`with_banned`] writes for a release.
+pub fn keys_written(version: Option<Version>) -> String {
+    match version {
+        Some(v) if v.reads_list() => LIST_KEY.to_owned(),
+        Some(_) => MASK_KEY.to_owned(),
+        None => format!("{LIST_KEY} and {MASK_KEY}"),
+    }
+}
+
 /// The settings file banning `cpus`, in the keys the installed release understands.
 pub fn with_banned(text: &str, cpus: &CpuSet, version: Option<Version>) -> String {
     match version {
