@@ -4,9 +4,10 @@
 //! Parsing lives in [`crate::facts`] as pure functions over strings; this module only does I/O and
 //! attaches the path to every error.
 //!
-//! Files are read directly rather than through the procfs crate: most facts here are in /sys,
-//! /etc and /run, which procfs does not cover, and a single reader keeps one root and one error
-//! shape for all of them. The parsers follow procfs's model (pure, tested on captured text).
+//! Files are opened here, never by the procfs crate's own readers (which look at the live /proc
+//! only): most facts are in /sys, /etc and /run, and one reader keeps one root and one error
+//! shape for all of them. Where procfs has a parser that fits, it parses the text read here
+//! (see [`crate::facts`]).
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -126,7 +126,8 @@ fn interrupts_on_isolated_cores_fail() {
         &run,
         &[
             ("irq.isolated", "fail"),
-            ("irq.irqbalance", "fail"),
+            // No key set: irqbalance (since 1.1) bans the kernel's isolated cores itself.
+            ("irq.irqbalance", "pass"),
             ("cpu.irqaffinity", "warn"),
         ],
     );
@@ -389,4 +390,180 @@ fn an_unreadable_fact_is_an_error_naming_the_file() {
         "{observed:?}"
     );
     assert_eq!(json["summary"]["error"], 2);
+}
+
+/// Each missing or unparseable host file turns the checks needing it into errors that name the
+/// file actually read; none of them passes, and nothing panics on huge numbers.
+#[test]
+fn missing_or_hostile_host_files_are_errors_never_passes() {
+    let cases: &[(&str, Option<&str>, &[&str])] = &[
+        (
+            "proc/net/tcp",
+            None,
+            &[
+                "routes.listen.client",
+                "routes.listen.monitor",
+                "routes.listen.cluster",
+            ],
+        ),
+        (
+            "proc/net/tcp",
+            Some("  sl local\n 0: zz:zz\n"),
+            &["routes.listen.client"],
+        ),
+        (
+            "proc/meminfo",
+            Some("MemTotal: 18446744073709551615 kB\n"),
+            &["memory.gomemlimit"],
+        ),
+        (
+            "proc/sys/net/ipv4/tcp_rmem",
+            Some("1 2\n"),
+            &["limits.tcp_rmem"],
+        ),
+        ("proc/sys/net/core/somaxconn", None, &["limits.somaxconn"]),
+        (
+            "proc/sys/vm/swappiness",
+            Some("lots\n"),
+            &["power.swappiness"],
+        ),
+        (
+            "proc/1234/status",
+            Some("Name:\tnats-server\nCpus_allowed_list:\t9-1\n"),
+            &[
+                "pinning.threads",
+                "pinning.others",
+                "limits.nofile",
+                "routes.listen.client",
+            ],
+        ),
+        (
+            "proc/self/mountinfo",
+            Some("1 2 3\n"),
+            &["storage.filesystem", "storage.local"],
+        ),
+    ];
+    for (file, content, ids) in cases {
+        let dir = tuned_copy();
+        let root = dir.path();
+        let path = root.join(file);
+        match content {
+            Some(text) => std::fs::write(&path, text).unwrap(),
+            None => std::fs::remove_file(&path).unwrap(),
+        }
+        if *file == "proc/self/mountinfo" {
+            // The fallback is read last, so it is the file the error names.
+            std::fs::write(root.join("proc/1/mountinfo"), "1 2 3\n").unwrap();
+        }
+        let run = common::check_root(root, &[]);
+        assert_eq!(run.code(), 1, "{file}: {content:?}\n{}", run.context());
+        let json = run.json();
+        for id in *ids {
+            let check = json["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == *id)
+                .unwrap_or_else(|| panic!("{file}: no {id}\n{}", run.context()));
+            assert_eq!(
+                check["status"],
+                "error",
+                "{file}: {check}\n{}",
+                run.context()
+            );
+            let named = if *file == "proc/self/mountinfo" {
+                root.join("proc/1/mountinfo")
+            } else {
+                path.clone()
+            };
+            let observed = check["observed"].as_str().unwrap();
+            assert!(
+                observed.contains(&named.display().to_string()),
+                "{file}: {id} should name {}: {observed}",
+                named.display()
+            );
+        }
+    }
+}
+
+/// Every id a check can emit belongs to a declared spec, carries its title, and every spec is
+/// documented in docs/tuning.md.
+#[test]
+fn every_emitted_check_id_is_declared_and_documented() {
+    use pier_tuner::checks::{spec_of, SPECS};
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/tuning.md"),
+    )
+    .unwrap();
+    for spec in SPECS.iter().flat_map(|s| s.iter()) {
+        assert!(
+            docs.contains(&spec.documented_as()),
+            "{} is not documented in docs/tuning.md",
+            spec.documented_as()
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for host in ["tuned", "seed", "rotational", "nfs", "irq-noisy", "wide"] {
+        let run = check_fixture(host, &[]);
+        for check in run.json()["checks"].as_array().unwrap() {
+            let id = check["id"].as_str().unwrap();
+            let spec = spec_of(id).unwrap_or_else(|| panic!("{id} has no spec"));
+            if !spec.family {
+                assert_eq!(check["title"], spec.title, "{id}");
+            }
+            seen.insert(spec.id);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&fixture("tuned"), dir.path());
+    std::fs::remove_file(dir.path().join("sys/devices/system/cpu/online")).unwrap();
+    // A single node without a cluster: routes.peers reports that.
+    let config = std::fs::read_to_string(dir.path().join("pier.toml")).unwrap();
+    let no_cluster = format!(
+        "[node]\nname = \"nats-node-1\"\n\n{}",
+        &config[config.find("[jetstream]").unwrap()..]
+    )
+    .replace("replicas = 3", "replicas = 1");
+    std::fs::write(dir.path().join("pier.toml"), no_cluster).unwrap();
+    let run = common::check_root(dir.path(), &[]);
+    for check in run.json()["checks"].as_array().unwrap() {
+        let id = check["id"].as_str().unwrap();
+        seen.insert(spec_of(id).unwrap_or_else(|| panic!("{id} has no spec")).id);
+    }
+    let all: std::collections::BTreeSet<_> =
+        SPECS.iter().flat_map(|s| s.iter()).map(|s| s.id).collect();
+    assert_eq!(seen, all, "every spec is emitted by some fixture");
+}
+
+#[test]
+fn irqbalance_without_a_ban_on_a_host_isolating_nothing_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&fixture("irq-noisy"), dir.path());
+    for file in ["isolated", "nohz_full"] {
+        std::fs::write(dir.path().join("sys/devices/system/cpu").join(file), "\n").unwrap();
+    }
+    let run = common::check_root(dir.path(), &[]);
+    assert_eq!(status(&run, "irq.irqbalance"), "fail", "{}", run.context());
+}
+
+#[test]
+fn a_64_cpu_mask_irqbalance_cannot_parse_bans_nothing() {
+    let run = check_fixture("wide", &[]);
+    run.expect_code(1);
+    assert_statuses(&run, &[("irq.irqbalance", "fail")]);
+    let json = run.json();
+    let check = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "irq.irqbalance")
+        .unwrap();
+    let observed = check["observed"].as_str().unwrap();
+    assert!(
+        observed.contains("1.9.2")
+            && observed.contains("IRQBALANCE_BANNED_CPUS")
+            && observed.contains("cannot parse")
+            && observed.contains("bans nothing"),
+        "{observed}"
+    );
 }

@@ -3,9 +3,21 @@
 use pier_config::model::{Storage, SyncPolicy};
 use pier_config::Feature;
 
-use super::{check, Category, Check, Context};
+use super::{Category, Check, Context, Spec};
 
 const CAT: Category = Category::Durability;
+
+const SYNC_VERSION: Spec = Spec::one(
+    "durability.sync_version",
+    CAT,
+    "nats-server understands jetstream.sync",
+);
+const SYNC_REPLICAS: Spec = Spec::one(
+    "durability.sync_replicas",
+    CAT,
+    "single-replica file streams fsync every write",
+);
+pub const SPECS: &[Spec] = &[SYNC_VERSION, SYNC_REPLICAS];
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     let js = &ctx.config.jetstream;
@@ -16,12 +28,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         Some(SyncPolicy::Every(span)) => format!("every {}", span.to_go()),
     };
 
-    let draft = check(
-        "durability.sync_version",
-        CAT,
-        "nats-server understands jetstream.sync",
-    )
-    .expected(format!(
+    let draft = SYNC_VERSION.draft().expected(format!(
         "nats-server ≥ {} when sync is set",
         Feature::SyncInterval.since()
     ));
@@ -41,12 +48,9 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
             .pass(),
     });
 
-    let draft = check(
-        "durability.sync_replicas",
-        CAT,
-        "single-replica file streams fsync every write",
-    )
-    .expected("sync = \"always\" when a file stream has one replica");
+    let draft = SYNC_REPLICAS
+        .draft()
+        .expected("sync = \"always\" when a file stream has one replica");
     if !js.enabled {
         out.push(draft.skip("JetStream disabled"));
         return;
