@@ -32,7 +32,6 @@ fn tuned_host_passes() {
             ("storage.noatime", "pass"),
             ("storage.own_mount", "pass"),
             ("storage.free_space", "skip"),
-            ("durability.sync_version", "skip"),
             ("clock.sync", "pass"),
             ("routes.listen.client", "pass"),
             ("routes.listen.cluster", "pass"),
@@ -67,7 +66,6 @@ fn seed_host_has_isolated_cores_and_an_unpinned_server() {
             ("cpu.isolcpus", "pass"),
             ("pinning.threads", "fail"),
             ("durability.sync_replicas", "warn"),
-            ("durability.sync_version", "pass"),
         ],
     );
     let json = run.json();
@@ -153,12 +151,19 @@ fn warnings_fail_only_when_denied() {
 fn old_server_with_sync_fails() {
     // The same verdict as `pier-broker validate --server-version 2.9.10`: pier.toml is invalid
     // for that server, so nothing is checked.
+    // With --format json, the refusal is the JSON document `pier-broker validate` prints.
     let run = check_fixture("tuned", &["--server-version", "2.9.10"]);
     run.expect_code(1);
-    assert!(run.stderr().contains("jetstream.sync"), "{}", run.context());
-    assert!(run.stdout().is_empty(), "{}", run.context());
+    let report = run.json();
+    assert_eq!(report["valid"], false, "{}", run.context());
+    assert_eq!(
+        report["errors"][0]["key"],
+        "jetstream.sync",
+        "{}",
+        run.context()
+    );
     let run = check_fixture("tuned", &["--server-version", "2.15.1"]);
-    assert_eq!(status(&run, "durability.sync_version"), "pass");
+    assert_eq!(status(&run, "durability.sync_replicas"), "pass");
 }
 
 #[test]

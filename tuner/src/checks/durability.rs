@@ -1,23 +1,19 @@
 //! The fsync policy against the replica counts and the nats-server version.
 
 use pier_config::model::{Storage, SyncPolicy};
-use pier_config::Feature;
 
 use super::{Category, Check, Context, Spec};
 
 const CAT: Category = Category::Durability;
 
-const SYNC_VERSION: Spec = Spec::one(
-    "durability.sync_version",
-    CAT,
-    "nats-server understands jetstream.sync",
-);
 const SYNC_REPLICAS: Spec = Spec::one(
     "durability.sync_replicas",
     CAT,
     "single-replica file streams fsync every write",
 );
-pub const SPECS: &[Spec] = &[SYNC_VERSION, SYNC_REPLICAS];
+// Whether the nats-server understands `jetstream.sync` is not a check: the loader both binaries
+// share refuses such a pier.toml before any check runs, as `pier-broker validate` does.
+pub const SPECS: &[Spec] = &[SYNC_REPLICAS];
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     let js = &ctx.config.jetstream;
@@ -27,26 +23,6 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         Some(SyncPolicy::Always) => "always".to_owned(),
         Some(SyncPolicy::Every(span)) => format!("every {}", span.to_go()),
     };
-
-    let draft = SYNC_VERSION.draft().expected(format!(
-        "nats-server ≥ {} when sync is set",
-        Feature::SyncInterval.since()
-    ));
-    out.push(match (sync, ctx.server_version) {
-        (None, _) => draft.observed("sync unset").pass(),
-        (Some(_), None) => draft.skip(
-            "nats-server version unknown (asked only on the live host; or pass --server-version)",
-        ),
-        (Some(s), Some(v)) if !v.supports(Feature::SyncInterval) => draft
-            .observed(format!("sync {} on nats-server {v}", describe(Some(s))))
-            .fail(format!(
-                "nats-server {v} refuses sync_interval: install nats-server ≥ {}",
-                Feature::SyncInterval.since()
-            )),
-        (Some(s), Some(v)) => draft
-            .observed(format!("sync {} on nats-server {v}", describe(Some(s))))
-            .pass(),
-    });
 
     let draft = SYNC_REPLICAS
         .draft()
