@@ -6,7 +6,9 @@
 
 pub mod cpuset;
 pub mod diagnostic;
+pub mod limited_read;
 pub mod model;
+pub mod secret;
 pub mod server_binary;
 pub mod source;
 pub mod subject;

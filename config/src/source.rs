@@ -1,12 +1,15 @@
 //! Reading pier.toml: the typed parse, and mapping key paths back to lines and columns.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
+use crate::limited_read;
 use crate::model::Config;
 
 /// The file could not be read at all (as opposed to read and found wrong).
@@ -18,29 +21,46 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
+/// The largest configuration file pier reads: a cluster's pier.toml with a thousand streams is
+/// well under 100 KiB, and a cap keeps a mistaken path (a log, `/dev/zero`) from exhausting memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// A configuration file's text, kept so that diagnostics can point into it.
 #[derive(Debug, Clone)]
 pub struct Source {
     pub path: PathBuf,
     pub text: String,
+    /// Where every key is, from one parse of `text`, built the first time a diagnostic is
+    /// located: locating each diagnostic by parsing again made validation quadratic.
+    index: OnceLock<KeyIndex>,
 }
 
 impl Source {
+    /// Reads a configuration file: a regular file of at most [`MAX_CONFIG_BYTES`], in UTF-8.
+    /// A FIFO or a device is refused without waiting on it.
     pub fn read(path: &Path) -> Result<Self, ReadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReadError {
+        let error = |source| ReadError {
             path: path.to_owned(),
             source,
+        };
+        let bytes = limited_read::read_regular(path, MAX_CONFIG_BYTES).map_err(error)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            ))
         })?;
-        Ok(Source {
-            path: path.to_owned(),
-            text,
-        })
+        Ok(Source::from_text(path, text))
     }
 
     pub fn from_text(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         Source {
             path: path.into(),
             text: text.into(),
+            index: OnceLock::new(),
         }
     }
 
@@ -87,7 +107,7 @@ impl Source {
     fn place(&self, mut diagnostic: Diagnostic, span: Option<Range<usize>>) -> Diagnostic {
         diagnostic.file = Some(self.path.clone());
         if let Some(span) = span {
-            let (line, column) = line_column(&self.text, span.start);
+            let (line, column) = self.index().line_column(&self.text, span.start);
             diagnostic.line = Some(line);
             diagnostic.column = Some(column);
         }
@@ -97,31 +117,32 @@ impl Source {
     /// The span of the key named by a path like `streams[0].consumers[1].name`: the key itself
     /// when it is written, else the nearest enclosing one that is.
     fn span_of(&self, path: &str) -> Option<Range<usize>> {
-        let root = DeTable::parse(&self.text).ok()?;
-        let mut table: &DeTable = root.get_ref();
+        let index = self.index();
+        let mut prefix = String::with_capacity(path.len());
         let mut found = None;
         for segment in path.split('.').filter(|s| !s.is_empty()) {
-            let (name, index) = split_index(segment);
-            let Some((key, value)) = table.get_key_value(name) else {
+            let (name, item) = split_index(segment);
+            if !prefix.is_empty() {
+                prefix.push('.');
+            }
+            prefix.push_str(name);
+            let Some(span) = index.spans.get(&prefix) else {
                 break;
             };
-            found = Some(key.span());
-            let mut value: &Spanned<DeValue> = value;
-            if let Some(index) = index {
-                match value.get_ref().as_array().and_then(|a| a.get(index)) {
-                    Some(item) => {
-                        value = item;
-                        found = Some(item.span());
-                    }
+            found = Some(span.clone());
+            if let Some(item) = item {
+                prefix.push_str(&format!("[{item}]"));
+                match index.spans.get(&prefix) {
+                    Some(span) => found = Some(span.clone()),
                     None => break,
                 }
             }
-            match value.get_ref().as_table() {
-                Some(t) => table = t,
-                None => break,
-            }
         }
         found
+    }
+
+    fn index(&self) -> &KeyIndex {
+        self.index.get_or_init(|| KeyIndex::new(&self.text))
     }
 
     /// The key path of the innermost key or value containing a byte offset.
@@ -140,7 +161,7 @@ fn key_from_text(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let mut table = String::new();
     // Entries of each array of tables seen so far, to number `[[streams]]` as `streams[1]`.
-    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
     let mut line_start = 0;
     for line in text[..offset].split_inclusive('\n') {
         let trimmed = line.trim();
@@ -179,7 +200,7 @@ fn key_from_text(text: &str, offset: usize) -> Option<String> {
 
 /// Adds the current index of every enclosing array of tables: `streams.consumers[0]` inside the
 /// second stream becomes `streams[1].consumers[0]`.
-fn indexed_parents(path: &str, counts: &std::collections::HashMap<String, usize>) -> String {
+fn indexed_parents(path: &str, counts: &HashMap<String, usize>) -> String {
     let (head, tail) = match path.split_once('[') {
         Some((head, tail)) => (head, format!("[{tail}")),
         None => (path, String::new()),
@@ -255,13 +276,63 @@ fn split_index(segment: &str) -> (&str, Option<usize>) {
     }
 }
 
-/// 1-based line and column of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
+/// Every key path of a file (`streams[0].consumers[1].name`, `streams[0].subjects[2]`) with the
+/// span of its key or array item, and where each line starts.
+#[derive(Debug, Clone, Default)]
+struct KeyIndex {
+    spans: HashMap<String, Range<usize>>,
+    line_starts: Vec<usize>,
+}
+
+impl KeyIndex {
+    fn new(text: &str) -> Self {
+        let mut index = KeyIndex {
+            spans: HashMap::new(),
+            line_starts: std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+        };
+        // A file that does not parse has no typed configuration to report on, so no index.
+        if let Ok(root) = DeTable::parse(text) {
+            index.add_table(root.get_ref(), "");
+        }
+        index
+    }
+
+    fn add_table(&mut self, table: &DeTable, prefix: &str) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", key.get_ref())
+            };
+            self.spans.insert(path.clone(), key.span());
+            self.add_value(value, &path);
+        }
+    }
+
+    fn add_value(&mut self, value: &Spanned<DeValue>, path: &str) {
+        match value.get_ref() {
+            DeValue::Table(table) => self.add_table(table, path),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("{path}[{i}]");
+                    self.spans.insert(path.clone(), item.span());
+                    self.add_value(item, &path);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// 1-based line and column of a byte offset.
+    fn line_column(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line - 1];
+        let column = text.get(start..offset).map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
 }
 
 /// Hints for keys people carry over from other tools or from the seed write-up.

@@ -5,8 +5,13 @@ pub fn invalid_reason(subject: &str) -> Option<String> {
     if subject.is_empty() {
         return Some("a subject cannot be empty".into());
     }
-    if subject.chars().any(char::is_whitespace) {
-        return Some(format!("subject {subject:?} contains white space"));
+    if subject
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_ascii_control())
+    {
+        return Some(format!(
+            "subject {subject:?} contains white space or a control character"
+        ));
     }
     let tokens: Vec<&str> = subject.split('.').collect();
     for (i, token) in tokens.iter().enumerate() {
@@ -45,34 +50,32 @@ pub fn reserved_overlap(subject: &str) -> Option<&'static str> {
 
 /// Whether some concrete subject matches both patterns.
 pub fn overlaps(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
-    for i in 0.. {
-        match (a.get(i), b.get(i)) {
-            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
-            (Some(x), Some(y)) if x == y || *x == "*" || *y == "*" => continue,
+    // Token by token without allocating: validation compares every pair of streams' subjects.
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        match (a.next(), b.next()) {
+            (Some(">"), Some(_)) | (Some(_), Some(">")) => return true,
+            (Some(x), Some(y)) if x == y || x == "*" || y == "*" => continue,
             (None, None) => return true,
             _ => return false,
         }
     }
-    unreachable!("the loop returns once either subject runs out of tokens")
 }
 
 /// Whether every subject matched by `inner` is also matched by `outer`.
 pub fn is_subset(inner: &str, outer: &str) -> bool {
-    let (inner, outer): (Vec<&str>, Vec<&str>) =
-        (inner.split('.').collect(), outer.split('.').collect());
-    for i in 0.. {
-        match (inner.get(i), outer.get(i)) {
-            (Some(_), Some(&">")) => return true,
-            (Some(&">"), _) => return false,
-            (Some(_), Some(&"*")) => continue,
-            (Some(&"*"), Some(_)) => return false,
+    let (mut inner, mut outer) = (inner.split('.'), outer.split('.'));
+    loop {
+        match (inner.next(), outer.next()) {
+            (Some(_), Some(">")) => return true,
+            (Some(">"), _) => return false,
+            (Some(_), Some("*")) => continue,
+            (Some("*"), Some(_)) => return false,
             (Some(x), Some(y)) if x == y => continue,
             (None, None) => return true,
             _ => return false,
         }
     }
-    unreachable!("the loop returns once either subject runs out of tokens")
 }
 
 #[cfg(test)]
@@ -87,6 +90,8 @@ mod tests {
         assert!(invalid_reason("logs..x").is_some());
         assert!(invalid_reason("logs.a*").is_some());
         assert!(invalid_reason("a b").is_some());
+        assert!(invalid_reason("a\u{1}b").is_some());
+        assert!(invalid_reason("a\u{7f}").is_some());
         assert!(invalid_reason("").is_some());
     }
 

@@ -33,7 +33,11 @@ impl Backoff {
         let started = Instant::now();
         Backoff {
             started,
-            deadline: started + timeout,
+            // Validation bounds [provision] timeout; a longer one from elsewhere saturates at
+            // the longest span pier handles instead of overflowing the clock.
+            deadline: started
+                .checked_add(timeout.min(pier_config::units::Span::MAX))
+                .unwrap_or(started),
             delay: FIRST_DELAY,
         }
     }
@@ -244,5 +248,16 @@ async fn consumer_step(api: &Api, stream: &Stream, declared: &Consumer) -> Resul
         }
         Action::Drift => Ok(Step::Refused(changes)),
         _ => Ok(Step::Done),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_timeout_saturates_instead_of_panicking() {
+        let backoff = Backoff::new(Duration::MAX);
+        assert!(backoff.deadline > backoff.started + Duration::from_secs(100 * 365 * 86400));
     }
 }

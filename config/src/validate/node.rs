@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::name_problem;
+use super::files::check_path;
+use super::{check_tag, name_problem};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Config, CpuPlacement};
 
@@ -46,23 +47,10 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
         }
     }
     if let Some(binary) = &node.nats_server {
-        if !binary.is_absolute() {
-            out.push(
-                Diagnostic::error(
-                    "node.nats_server",
-                    format!("{} is a relative path", binary.display()),
-                )
-                .hint("write an absolute path, e.g. \"/usr/lib/pier/nats-server\""),
-            );
-        }
+        check_path("node.nats_server", binary, out);
     }
     for (i, tag) in node.tags.iter().enumerate() {
-        if tag.trim().is_empty() || tag.chars().any(char::is_whitespace) {
-            out.push(Diagnostic::error(
-                format!("node.tags[{i}]"),
-                format!("tag {tag:?} is empty or contains white space"),
-            ));
-        }
+        check_tag(format!("node.tags[{i}]"), tag, out);
     }
     if limits_write_deadline_is_zero(config) {
         out.push(

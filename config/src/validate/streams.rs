@@ -2,8 +2,9 @@
 //! worse, accept. The seed's own mistake, a deliver group on a pull consumer, is one of them.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use super::{name_problem, Context};
+use super::{check_tag, control_problem, name_problem, Context};
 use crate::diagnostic::Diagnostic;
 use crate::model::{AckPolicy, Config, Consumer, ConsumerKind, DeliverPolicy, Retention, Stream};
 use crate::subject;
@@ -11,6 +12,14 @@ use crate::version::Feature;
 
 /// JetStream's upper bound on replicas.
 const MAX_REPLICAS: i64 = 5;
+/// JetStream's longest description (`JSMaxDescriptionLen`), in bytes.
+const MAX_DESCRIPTION_BYTES: usize = 4096;
+/// JetStream's shortest `max_age` and `duplicate_window` other than zero.
+const MIN_AGE: Duration = Duration::from_millis(100);
+/// The longest `[provision] timeout`: provisioning that has not converged in a day will not.
+pub const MAX_PROVISION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// How many of the other parties a grouped finding names before it counts the rest.
+const NAMED: usize = 3;
 
 pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic>) {
     let mut names: HashMap<&str, usize> = HashMap::new();
@@ -60,24 +69,48 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
                 .hint("start the subject with a literal token, e.g. \"logs.>\""),
             );
         }
-        for (k, earlier) in stream.subjects[..j].iter().enumerate() {
-            if subject::overlaps(s, earlier) {
-                out.push(Diagnostic::error(
-                    format!("{key}.subjects[{j}]"),
-                    format!(
-                        "subject {s:?} overlaps {earlier:?} (subjects[{k}]) in the same stream"
-                    ),
-                ));
-            }
+        let earlier = stream.subjects[..j]
+            .iter()
+            .enumerate()
+            .filter(|(_, earlier)| subject::overlaps(s, earlier));
+        if let Some(overlapped) = listing(earlier, |(k, e)| format!("{e:?} (subjects[{k}])")) {
+            out.push(Diagnostic::error(
+                format!("{key}.subjects[{j}]"),
+                format!("subject {s:?} overlaps {overlapped} in the same stream"),
+            ));
         }
     }
 
+    check_description(key, stream.description.as_deref(), out);
     for (j, tag) in stream.placement_tags.iter().enumerate() {
-        if tag.trim().is_empty() || tag.chars().any(char::is_whitespace) {
+        check_tag(format!("{key}.placement_tags[{j}]"), tag, out);
+    }
+    // JetStream keeps the largest message as a signed 32-bit integer.
+    if let Some(size) = stream.max_msg_size {
+        if size.get() > i32::MAX as u64 {
             out.push(Diagnostic::error(
-                format!("{key}.placement_tags[{j}]"),
-                format!("tag {tag:?} is empty or contains white space"),
+                format!("{key}.max_msg_size"),
+                format!(
+                    "{size} is above JetStream's maximum message size of {} bytes",
+                    i32::MAX
+                ),
             ));
+        }
+    }
+    for (field, value) in [
+        ("max_age", stream.max_age),
+        ("duplicate_window", stream.duplicate_window),
+    ] {
+        if let Some(value) = value.filter(|v| !v.get().is_zero() && v.get() < MIN_AGE) {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.{field}"),
+                    format!("{value} is shorter than JetStream's minimum of 100ms"),
+                )
+                .hint(format!(
+                    "write at least \"100ms\", or omit {field} for no limit"
+                )),
+            );
         }
     }
     // JetStream keeps these limits as signed 64-bit integers.
@@ -175,6 +208,7 @@ fn check_consumers(context: &Context, key: &str, stream: &Stream, out: &mut Vec<
                 ),
             ));
         }
+        check_description(&key, consumer.description.as_deref(), out);
         check_delivery(&key, consumer, out);
         check_consumer_limits(&key, consumer, out);
         check_filters(context, &key, stream, consumer, out);
@@ -242,10 +276,14 @@ fn check_delivery(key: &str, consumer: &Consumer, out: &mut Vec<Diagnostic>) {
         },
     }
     if let Some(group) = &consumer.deliver_group {
-        if group.trim().is_empty() || group.chars().any(char::is_whitespace) {
+        if group.trim().is_empty()
+            || group
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_ascii_control())
+        {
             out.push(Diagnostic::error(
                 format!("{key}.deliver_group"),
-                "a queue group name cannot be empty or contain white space",
+                "a queue group name cannot be empty or contain white space or control characters",
             ));
         }
     }
@@ -324,13 +362,14 @@ fn check_filters(
                 .hint("a consumer only sees its stream's messages; narrow the filter to within the stream's subjects"),
             );
         }
-        for earlier in &consumer.filter_subjects[..k] {
-            if subject::overlaps(filter, earlier) {
-                out.push(Diagnostic::error(
-                    fkey.clone(),
-                    format!("filter {filter:?} overlaps {earlier:?}"),
-                ));
-            }
+        let earlier = consumer.filter_subjects[..k]
+            .iter()
+            .filter(|earlier| subject::overlaps(filter, earlier));
+        if let Some(overlapped) = listing(earlier, |e| format!("{e:?}")) {
+            out.push(Diagnostic::error(
+                fkey,
+                format!("filter {filter:?} overlaps {overlapped}"),
+            ));
         }
     }
 }
@@ -344,49 +383,99 @@ fn check_work_queue_filters(key: &str, stream: &Stream, out: &mut Vec<Diagnostic
         } else {
             &consumer.filter_subjects
         };
-        for (k, earlier) in stream.consumers[..j].iter().enumerate() {
-            let earlier_filters = if earlier.filter_subjects.is_empty() {
-                &everything
-            } else {
-                &earlier.filter_subjects
-            };
-            let overlap = filters
-                .iter()
-                .any(|f| earlier_filters.iter().any(|e| subject::overlaps(f, e)));
-            if overlap {
+        let overlapping = stream.consumers[..j]
+            .iter()
+            .enumerate()
+            .filter(|(_, earlier)| {
+                let earlier_filters = if earlier.filter_subjects.is_empty() {
+                    &everything
+                } else {
+                    &earlier.filter_subjects
+                };
+                filters
+                    .iter()
+                    .any(|f| earlier_filters.iter().any(|e| subject::overlaps(f, e)))
+            });
+        if let Some(overlapped) = listing(overlapping, |(k, c)| {
+            format!("consumer {:?} (consumers[{k}])", c.name)
+        }) {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.consumers[{j}].filter_subjects"),
+                    format!(
+                        "work-queue stream {:?}: the filters of consumer {:?} overlap those of {overlapped}",
+                        stream.name, consumer.name
+                    ),
+                )
+                .hint("each message of a work queue goes to one consumer: give every consumer disjoint filter_subjects, or share one consumer between workers"),
+            );
+        }
+    }
+}
+
+/// One finding per subject, naming the first streams it overlaps and counting the rest, so that
+/// a thousand overlapping streams give a thousand lines, not half a million.
+fn check_overlaps_between_streams(streams: &[Stream], out: &mut Vec<Diagnostic>) {
+    for (i, stream) in streams.iter().enumerate() {
+        for (j, s) in stream.subjects.iter().enumerate() {
+            let overlapped = streams[..i].iter().enumerate().filter_map(|(k, other)| {
+                let o = other.subjects.iter().find(|o| subject::overlaps(s, o))?;
+                Some((k, o, &other.name))
+            });
+            let overlapped = listing(overlapped, |(k, o, name)| {
+                format!("{o:?} of stream {name:?} (streams[{k}])")
+            });
+            if let Some(overlapped) = overlapped {
                 out.push(
                     Diagnostic::error(
-                        format!("{key}.consumers[{j}].filter_subjects"),
+                        format!("streams[{i}].subjects[{j}]"),
                         format!(
-                            "work-queue stream {:?}: consumers {:?} and {:?} (consumers[{k}]) have overlapping filters",
-                            stream.name, consumer.name, earlier.name
+                            "subject {s:?} of stream {:?} overlaps {overlapped}",
+                            stream.name
                         ),
                     )
-                    .hint("each message of a work queue goes to one consumer: give every consumer disjoint filter_subjects, or share one consumer between workers"),
+                    .hint("nats-server refuses a stream whose subjects overlap another stream's"),
                 );
             }
         }
     }
 }
 
-fn check_overlaps_between_streams(streams: &[Stream], out: &mut Vec<Diagnostic>) {
-    for (i, stream) in streams.iter().enumerate() {
-        for (j, s) in stream.subjects.iter().enumerate() {
-            for (k, other) in streams[..i].iter().enumerate() {
-                if let Some(o) = other.subjects.iter().find(|o| subject::overlaps(s, o)) {
-                    out.push(
-                        Diagnostic::error(
-                            format!("streams[{i}].subjects[{j}]"),
-                            format!(
-                                "subject {s:?} of stream {:?} overlaps {o:?} of stream {:?} (streams[{k}])",
-                                stream.name, other.name
-                            ),
-                        )
-                        .hint("nats-server refuses a stream whose subjects overlap another stream's"),
-                    );
-                }
-            }
+/// Names the first few items and counts the rest ("A, B, C and 997 more"); None when there are
+/// none. Only the named ones are described.
+fn listing<T>(items: impl Iterator<Item = T>, describe: impl Fn(T) -> String) -> Option<String> {
+    let mut named = Vec::with_capacity(NAMED);
+    let mut more = 0usize;
+    for item in items {
+        if named.len() < NAMED {
+            named.push(describe(item));
+        } else {
+            more += 1;
         }
+    }
+    match (named.len(), more) {
+        (0, _) => None,
+        (_, 0) => Some(named.join(", ")),
+        (_, more) => Some(format!("{} and {more} more", named.join(", "))),
+    }
+}
+
+/// A stream's or consumer's description: sent to JetStream as it is, and shown by tools.
+fn check_description(key: &str, description: Option<&str>, out: &mut Vec<Diagnostic>) {
+    let Some(description) = description else {
+        return;
+    };
+    let key = format!("{key}.description");
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        out.push(Diagnostic::error(
+            key,
+            format!(
+                "the description is {} bytes long; JetStream allows at most {MAX_DESCRIPTION_BYTES}",
+                description.len()
+            ),
+        ));
+    } else if let Some(problem) = control_problem(&description.replace(['\n', '\t'], " ")) {
+        out.push(Diagnostic::error(key, format!("the description {problem}")));
     }
 }
 
@@ -420,11 +509,20 @@ fn check_deliver_cycles(streams: &[Stream], out: &mut Vec<Diagnostic>) {
 }
 
 fn check_provision(config: &Config, out: &mut Vec<Diagnostic>) {
-    if config.provision.timeout.get().is_zero() {
+    let timeout = config.provision.timeout;
+    if timeout.get().is_zero() {
         out.push(Diagnostic::error(
             "provision.timeout",
             "the provisioning timeout cannot be zero",
         ));
+    } else if timeout.get() > MAX_PROVISION_TIMEOUT {
+        out.push(
+            Diagnostic::error(
+                "provision.timeout",
+                format!("{timeout} is longer than the 24h pier allows"),
+            )
+            .hint("provisioning retries while the cluster has no JetStream leader; a few minutes is plenty"),
+        );
     }
 }
 
