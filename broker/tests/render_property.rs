@@ -49,17 +49,28 @@ fn toml_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string serialises")
 }
 
-/// Mostly the characters operators write, sometimes anything: quotes, `$`, `#`, braces,
-/// backslashes, white space, control characters, non-ASCII.
-fn text(max: usize) -> impl Strategy<Value = String> {
+/// Mostly the characters operators write, often characters that mean something to a parser
+/// (`odd`: quotes, `$`, `#`, braces, non-ASCII, and more), sometimes anything: white space,
+/// backslashes, control characters.
+fn text_from(odd: &str, max: usize) -> impl Strategy<Value = String> {
     let ordinary = format!("[A-Za-z0-9_:-]{{1,{max}}}");
-    let odd = format!("[A-Za-z0-9\"'$#{{}}\\[\\]=;,&|\\\\é€ -]{{1,{max}}}");
+    let odd = format!("[A-Za-z0-9{odd}]{{1,{max}}}");
     let hostile = format!("(?s)[\\x00-\\x7fé€\u{2028}]{{0,{max}}}");
     prop_oneof![
-        6 => proptest::string::string_regex(&ordinary).unwrap(),
-        3 => proptest::string::string_regex(&odd).unwrap(),
+        10 => proptest::string::string_regex(&ordinary).unwrap(),
+        5 => proptest::string::string_regex(&odd).unwrap(),
         1 => proptest::string::string_regex(&hostile).unwrap(),
     ]
+}
+
+/// A name: its odd characters are those a NATS name may hold.
+fn name(max: usize) -> impl Strategy<Value = String> {
+    text_from("\"'$#{}\\[\\]=;,&|é€:_-", max)
+}
+
+/// Free text (user names, passwords, paths): white space and backslashes are odd but allowed.
+fn text(max: usize) -> impl Strategy<Value = String> {
+    text_from("\"'$#{}\\[\\]=;,&|\\\\é€ :_-", max)
 }
 
 /// A duration as pier.toml writes it, from zero to far beyond what Go can carry.
@@ -85,23 +96,23 @@ struct Case {
 
 fn case(password_file: String) -> impl Strategy<Value = Case> {
     let node = (
-        text(16),
-        prop::collection::vec(text(12), 0..3),
+        name(16),
+        prop::collection::vec(name(12), 0..3),
         prop_oneof![9 => 1024u16..60000, 1 => any::<u16>()],
-        prop::option::of(text(16)),
+        prop::option::of(name(16)),
     );
     let jetstream = (
         text(12),
         prop::option::of(size()),
         prop::option::of(prop_oneof![Just("always".to_owned()), duration()]),
-        prop::option::of(text(12)),
+        prop::option::of(name(12)),
     );
     let limits = (
         prop::option::of(size()),
         prop::option::of(prop_oneof![any::<u32>(), 1u32..1000]),
         prop::option::of(duration()),
-        prop_oneof![3 => (30u64..600).prop_map(|n| format!("{n}s")), 1 => duration()],
-        prop_oneof![3 => (0u64..30).prop_map(|n| format!("{n}s")), 1 => duration()],
+        prop_oneof![6 => (30u64..600).prop_map(|n| format!("{n}s")), 1 => duration()],
+        prop_oneof![6 => (0u64..30).prop_map(|n| format!("{n}s")), 1 => duration()],
     );
     let auth = (text(12), text(24), prop::bool::ANY);
     (node, jetstream, limits, auth).prop_map(move |(node, js, limits, auth)| {
@@ -249,9 +260,10 @@ fn whatever_validate_accepts_nats_server_accepts() {
     }
     let (checked, rejected) = (checked.into_inner(), rejected.into_inner());
     println!("{checked} renders checked by nats-server -t, {rejected} refused by validation");
-    // A generator whose cases validation always refuses would check nothing.
+    // A generator whose cases validation always refuses would check nothing. About half the
+    // cases reach nats-server; an eighth leaves room for chance.
     assert!(
-        checked >= cases as usize / 4,
+        checked >= cases as usize / 8,
         "only {checked} of {cases} cases reached nats-server"
     );
 }

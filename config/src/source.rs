@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
@@ -66,8 +67,15 @@ impl Source {
 
     /// Parses the typed configuration; a syntax error, an unknown key or a wrong type becomes one
     /// located diagnostic.
+    ///
+    /// The text is parsed once: the same parse gives the typed configuration and the index that
+    /// locates every later diagnostic.
     pub fn parse(&self) -> Result<Config, Box<Diagnostic>> {
-        toml::from_str(&self.text).map_err(|e| Box::new(self.parse_error(&e)))
+        let root = DeTable::parse(&self.text).map_err(|e| Box::new(self.parse_error(&e)))?;
+        self.index
+            .get_or_init(|| KeyIndex::new(&self.text, Some(root.get_ref())));
+        Config::deserialize(toml::de::Deserializer::from(root))
+            .map_err(|e| Box::new(self.parse_error(&e)))
     }
 
     fn parse_error(&self, error: &toml::de::Error) -> Diagnostic {
@@ -142,7 +150,11 @@ impl Source {
     }
 
     fn index(&self) -> &KeyIndex {
-        self.index.get_or_init(|| KeyIndex::new(&self.text))
+        // Located without a typed parse first (tests, or a caller that only locates): parse here.
+        self.index.get_or_init(|| {
+            let root = DeTable::parse(&self.text).ok();
+            KeyIndex::new(&self.text, root.as_ref().map(|r| r.get_ref()))
+        })
     }
 
     /// The key path of the innermost key or value containing a byte offset.
@@ -285,16 +297,17 @@ struct KeyIndex {
 }
 
 impl KeyIndex {
-    fn new(text: &str) -> Self {
+    /// `root` is None for a file that does not parse, which has no typed configuration to
+    /// report on beyond its parse error.
+    fn new(text: &str, root: Option<&DeTable>) -> Self {
         let mut index = KeyIndex {
             spans: HashMap::new(),
             line_starts: std::iter::once(0)
                 .chain(text.match_indices('\n').map(|(i, _)| i + 1))
                 .collect(),
         };
-        // A file that does not parse has no typed configuration to report on, so no index.
-        if let Ok(root) = DeTable::parse(text) {
-            index.add_table(root.get_ref(), "");
+        if let Some(root) = root {
+            index.add_table(root, "");
         }
         index
     }

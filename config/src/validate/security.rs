@@ -1,4 +1,5 @@
-//! TLS and authentication settings: complete, absolute, and without inline secrets.
+//! TLS and authentication settings: complete, and without inline secrets. The files they name are
+//! checked in `files`.
 
 use std::collections::HashSet;
 
