@@ -39,7 +39,7 @@ fn validate(config: &Path, extra: &[&str], limit: Duration) -> (Output, Duration
     }
 }
 
-fn text(out: &Output) -> String {
+fn text_of(out: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         out.status.code(),
@@ -69,12 +69,12 @@ fn a_config_that_never_opens_or_never_ends_is_refused_at_once() {
         (huge.as_path(), "limit"),
     ] {
         let (out, _) = validate(config, &[], Duration::from_secs(10));
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(&config.display().to_string()) && stderr.contains(expected),
             "{}",
-            text(&out)
+            text_of(&out)
         );
     }
 }
@@ -94,7 +94,7 @@ fn a_secret_that_is_a_fifo_is_refused_without_waiting() {
     )
     .unwrap();
     let (out, _) = validate(&config, &["--format", "json"], Duration::from_secs(10));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text_of(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let error = &report["errors"][0];
     assert_eq!(error["key"], "client.users[0].password_file", "{report}");
@@ -137,8 +137,8 @@ fn loose_secrets_and_keys_warn_and_no_content_is_ever_printed() {
     .unwrap();
     for format in ["text", "json"] {
         let (out, _) = validate(&config, &["--format", format], Duration::from_secs(10));
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{}", text_of(&out));
+        let all = text_of(&out);
         for secret in ["hunter2", "hunter3", "key-material", "cert-material"] {
             assert!(!all.contains(secret), "{secret} printed:\n{all}");
         }
@@ -187,7 +187,7 @@ fn a_thousand_overlapping_streams_validate_quickly_with_output_proportional_to_t
     std::fs::write(&config, overlapping_streams(1000)).unwrap();
     let (out, elapsed) = validate(&config, &["--format", "json"], Duration::from_secs(60));
     println!("1000 overlapping streams validated in {elapsed:?}");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text_of(&out));
     // Debug builds are several times slower than release, where this takes well under a second.
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -199,4 +199,33 @@ fn a_thousand_overlapping_streams_validate_quickly_with_output_proportional_to_t
     let message = last["message"].as_str().unwrap();
     assert!(message.contains("and 996 more"), "{message}");
     assert!(out.stdout.len() < 1 << 20, "{} bytes", out.stdout.len());
+}
+
+#[test]
+fn a_file_too_wild_to_check_is_refused_within_a_bound() {
+    // 8000 subjects led by a wildcard beside 8000 distinct literal ones: no two overlap, but
+    // finding that out visits every pair; validation stops at its budget and says so.
+    let mut text = String::from(NODE);
+    text.push_str("\n[[streams]]\nname = \"WILD\"\nsubjects = [");
+    for i in 0..8000 {
+        text.push_str(&format!("\"*.x{i}\", \"y{i}.z\", "));
+    }
+    text.push_str("]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pier.toml");
+    std::fs::write(&config, text).unwrap();
+    let (out, elapsed) = validate(&config, &["--format", "json"], Duration::from_secs(60));
+    println!("wildcard-heavy file validated in {elapsed:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", text_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let budget = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "streams")
+        .unwrap_or_else(|| panic!("no budget error: {}", text_of(&out)));
+    assert!(budget["message"]
+        .as_str()
+        .unwrap()
+        .contains("too many or too wild"));
 }

@@ -294,6 +294,17 @@ fn split_index(segment: &str) -> (&str, Option<usize>) {
 struct KeyIndex {
     spans: HashMap<String, Range<usize>>,
     line_starts: Vec<usize>,
+    /// Characters before every [`CHECKPOINT`]-th byte, so that a column is counted from the
+    /// nearest checkpoint rather than from the start of its line, which may be the whole file.
+    chars_at_checkpoints: Vec<usize>,
+}
+
+/// The byte distance between two character-count checkpoints.
+const CHECKPOINT: usize = 64;
+
+/// Whether a byte starts a character in UTF-8 (is not a continuation byte).
+fn starts_char(byte: &u8) -> bool {
+    byte & 0xC0 != 0x80
 }
 
 impl KeyIndex {
@@ -304,6 +315,12 @@ impl KeyIndex {
             spans: HashMap::new(),
             line_starts: std::iter::once(0)
                 .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+            chars_at_checkpoints: std::iter::once(0)
+                .chain(text.as_bytes().chunks(CHECKPOINT).scan(0, |count, chunk| {
+                    *count += chunk.iter().filter(|b| starts_char(b)).count();
+                    Some(*count)
+                }))
                 .collect(),
         };
         if let Some(root) = root {
@@ -343,8 +360,19 @@ impl KeyIndex {
         let offset = offset.min(text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let start = self.line_starts[line - 1];
-        let column = text.get(start..offset).map_or(0, |l| l.chars().count()) + 1;
+        let column = self.chars_before(text, offset) - self.chars_before(text, start) + 1;
         (line, column)
+    }
+
+    /// The number of characters in `text[..offset]`.
+    fn chars_before(&self, text: &str, offset: usize) -> usize {
+        let block = offset / CHECKPOINT;
+        let counted = self.chars_at_checkpoints.get(block).copied().unwrap_or(0);
+        let rest = text
+            .as_bytes()
+            .get(block * CHECKPOINT..offset)
+            .unwrap_or_default();
+        counted + rest.iter().filter(|b| starts_char(b)).count()
     }
 }
 
@@ -401,6 +429,16 @@ mod tests {
         assert_eq!(located.line, Some(9));
         let located = source.locate(Diagnostic::error("streams[0].replicas", "x"));
         assert_eq!(located.line, Some(4), "falls back to the stream itself");
+    }
+
+    #[test]
+    fn columns_count_characters_on_long_lines() {
+        let padding = "é".repeat(300);
+        let text = format!("[node]\nname = \"{padding}\"\ntags = [\"{padding}\", \"x\"]\n");
+        let source = Source::from_text("p.toml", text);
+        source.parse().unwrap();
+        let located = source.locate(Diagnostic::error("node.tags[1]", "x"));
+        assert_eq!((located.line, located.column), (Some(3), Some(313)));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{check_tag, control_problem, name_problem, Context};
 use crate::diagnostic::Diagnostic;
 use crate::model::{AckPolicy, Config, Consumer, ConsumerKind, DeliverPolicy, Retention, Stream};
-use crate::subject;
+use crate::subject::{self, Budget, SubjectIndex};
 use crate::version::Feature;
 
 /// JetStream's upper bound on replicas.
@@ -20,8 +20,13 @@ const MIN_AGE: Duration = Duration::from_millis(100);
 pub const MAX_PROVISION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// How many of the other parties a grouped finding names before it counts the rest.
 const NAMED: usize = 3;
+/// The steps all subject searches of one validation may take (see [`Budget`]): a fraction of a
+/// second in a release build. A thousand streams all overlapping each other take a quarter of it;
+/// files without overlaps or leading wildcards, far less.
+const SEARCH_BUDGET: usize = 4_000_000;
 
 pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic>) {
+    let mut budget = Budget::new(SEARCH_BUDGET);
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, stream) in config.streams.iter().enumerate() {
         let key = format!("streams[{i}]");
@@ -41,10 +46,23 @@ pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic
             ));
         }
         check_stream(config, &key, stream, out);
-        check_consumers(context, &key, stream, out);
+        check_consumers(context, &key, stream, &mut budget, out);
     }
-    check_overlaps_between_streams(&config.streams, out);
-    check_deliver_cycles(&config.streams, out);
+    let index = index_subjects(&config.streams);
+    check_overlapping_subjects(&config.streams, &index, &mut budget, out);
+    check_deliver_cycles(&config.streams, &index, &mut budget, out);
+    if budget.exhausted() {
+        out.push(
+            Diagnostic::error(
+                "streams",
+                format!(
+                    "the streams' subjects and filters are too many or too wild to check for overlaps \
+                     within {SEARCH_BUDGET} steps; their checks stopped there"
+                ),
+            )
+            .hint("declare fewer subjects per stream, with literal leading tokens (\"orders.>\" rather than \"*.orders\")"),
+        );
+    }
     check_provision(config, out);
 }
 
@@ -68,16 +86,6 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
                 )
                 .hint("start the subject with a literal token, e.g. \"logs.>\""),
             );
-        }
-        let earlier = stream.subjects[..j]
-            .iter()
-            .enumerate()
-            .filter(|(_, earlier)| subject::overlaps(s, earlier));
-        if let Some(overlapped) = listing(earlier, |(k, e)| format!("{e:?} (subjects[{k}])")) {
-            out.push(Diagnostic::error(
-                format!("{key}.subjects[{j}]"),
-                format!("subject {s:?} overlaps {overlapped} in the same stream"),
-            ));
         }
     }
 
@@ -189,7 +197,19 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
     }
 }
 
-fn check_consumers(context: &Context, key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+fn check_consumers(
+    context: &Context,
+    key: &str,
+    stream: &Stream,
+    budget: &mut Budget,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut stream_subjects = SubjectIndex::default();
+    for (j, s) in stream.subjects.iter().enumerate() {
+        if subject::invalid_reason(s).is_none() {
+            stream_subjects.insert(s, j);
+        }
+    }
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (j, consumer) in stream.consumers.iter().enumerate() {
         let key = format!("{key}.consumers[{j}]");
@@ -211,7 +231,15 @@ fn check_consumers(context: &Context, key: &str, stream: &Stream, out: &mut Vec<
         check_description(&key, consumer.description.as_deref(), out);
         check_delivery(&key, consumer, out);
         check_consumer_limits(&key, consumer, out);
-        check_filters(context, &key, stream, consumer, out);
+        check_filters(
+            context,
+            &key,
+            stream,
+            &stream_subjects,
+            consumer,
+            budget,
+            out,
+        );
         if stream.retention == Retention::Workqueue {
             if consumer.ack_policy != AckPolicy::Explicit {
                 out.push(Diagnostic::error(
@@ -228,7 +256,7 @@ fn check_consumers(context: &Context, key: &str, stream: &Stream, out: &mut Vec<
         }
     }
     if stream.retention == Retention::Workqueue {
-        check_work_queue_filters(key, stream, out);
+        check_work_queue_filters(key, stream, budget, out);
     }
 }
 
@@ -329,7 +357,9 @@ fn check_filters(
     context: &Context,
     key: &str,
     stream: &Stream,
+    stream_subjects: &SubjectIndex<usize>,
     consumer: &Consumer,
+    budget: &mut Budget,
     out: &mut Vec<Diagnostic>,
 ) {
     if consumer.filter_subjects.len() > 1 {
@@ -340,17 +370,17 @@ fn check_filters(
             out,
         );
     }
+    let mut earlier_filters = SubjectIndex::default();
     for (k, filter) in consumer.filter_subjects.iter().enumerate() {
         let fkey = format!("{key}.filter_subjects[{k}]");
         if let Some(reason) = subject::invalid_reason(filter) {
             out.push(Diagnostic::error(fkey, reason));
             continue;
         }
-        if !stream
-            .subjects
-            .iter()
-            .any(|s| subject::is_subset(filter, s))
-        {
+        let Some(inside) = stream_subjects.contains(filter, budget) else {
+            return;
+        };
+        if !inside {
             out.push(
                 Diagnostic::error(
                     fkey.clone(),
@@ -362,43 +392,57 @@ fn check_filters(
                 .hint("a consumer only sees its stream's messages; narrow the filter to within the stream's subjects"),
             );
         }
-        let earlier = consumer.filter_subjects[..k]
-            .iter()
-            .filter(|earlier| subject::overlaps(filter, earlier));
-        if let Some(overlapped) = listing(earlier, |e| format!("{e:?}")) {
+        let Some(mut earlier) = earlier_filters.overlapping(filter, budget) else {
+            return;
+        };
+        earlier.sort_unstable();
+        let named = listing(earlier.into_iter(), |e| {
+            format!("{:?}", consumer.filter_subjects[e])
+        });
+        if let Some(overlapped) = named {
             out.push(Diagnostic::error(
                 fkey,
                 format!("filter {filter:?} overlaps {overlapped}"),
             ));
         }
+        earlier_filters.insert(filter, k);
     }
 }
 
 /// A message in a work queue belongs to exactly one consumer, so their filters must not overlap.
-fn check_work_queue_filters(key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+fn check_work_queue_filters(
+    key: &str,
+    stream: &Stream,
+    budget: &mut Budget,
+    out: &mut Vec<Diagnostic>,
+) {
     let everything = vec![">".to_owned()];
+    // Filters of the consumers before the one checked, each under its consumer's index.
+    let mut earlier = SubjectIndex::default();
     for (j, consumer) in stream.consumers.iter().enumerate() {
         let filters = if consumer.filter_subjects.is_empty() {
             &everything
         } else {
             &consumer.filter_subjects
         };
-        let overlapping = stream.consumers[..j]
-            .iter()
-            .enumerate()
-            .filter(|(_, earlier)| {
-                let earlier_filters = if earlier.filter_subjects.is_empty() {
-                    &everything
-                } else {
-                    &earlier.filter_subjects
-                };
-                filters
-                    .iter()
-                    .any(|f| earlier_filters.iter().any(|e| subject::overlaps(f, e)))
-            });
-        if let Some(overlapped) = listing(overlapping, |(k, c)| {
-            format!("consumer {:?} (consumers[{k}])", c.name)
-        }) {
+        let valid = || {
+            filters
+                .iter()
+                .filter(|f| subject::invalid_reason(f).is_none())
+        };
+        let mut overlapping: Vec<usize> = Vec::new();
+        for filter in valid() {
+            let Some(found) = earlier.overlapping(filter, budget) else {
+                return;
+            };
+            overlapping.extend(found);
+        }
+        overlapping.sort_unstable();
+        overlapping.dedup();
+        let named = listing(overlapping.into_iter(), |k| {
+            format!("consumer {:?} (consumers[{k}])", stream.consumers[k].name)
+        });
+        if let Some(overlapped) = named {
             out.push(
                 Diagnostic::error(
                     format!("{key}.consumers[{j}].filter_subjects"),
@@ -410,22 +454,68 @@ fn check_work_queue_filters(key: &str, stream: &Stream, out: &mut Vec<Diagnostic
                 .hint("each message of a work queue goes to one consumer: give every consumer disjoint filter_subjects, or share one consumer between workers"),
             );
         }
+        for filter in valid() {
+            earlier.insert(filter, j);
+        }
     }
 }
 
-/// One finding per subject, naming the first streams it overlaps and counting the rest, so that
-/// a thousand overlapping streams give a thousand lines, not half a million.
-fn check_overlaps_between_streams(streams: &[Stream], out: &mut Vec<Diagnostic>) {
+/// Every valid subject of every stream, as (stream, subject) positions.
+fn index_subjects(streams: &[Stream]) -> SubjectIndex<(usize, usize)> {
+    let mut index = SubjectIndex::default();
     for (i, stream) in streams.iter().enumerate() {
         for (j, s) in stream.subjects.iter().enumerate() {
-            let overlapped = streams[..i].iter().enumerate().filter_map(|(k, other)| {
-                let o = other.subjects.iter().find(|o| subject::overlaps(s, o))?;
-                Some((k, o, &other.name))
+            if subject::invalid_reason(s).is_none() {
+                index.insert(s, (i, j));
+            }
+        }
+    }
+    index
+}
+
+/// One finding per subject that overlaps earlier ones, in its own stream or in earlier streams,
+/// naming the first few and counting the rest: a thousand overlapping streams give a thousand
+/// lines, not half a million, and the index keeps the search from comparing every pair.
+fn check_overlapping_subjects(
+    streams: &[Stream],
+    index: &SubjectIndex<(usize, usize)>,
+    budget: &mut Budget,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (i, stream) in streams.iter().enumerate() {
+        for (j, s) in stream.subjects.iter().enumerate() {
+            if subject::invalid_reason(s).is_some() {
+                continue;
+            }
+            let Some(found) = index.overlapping(s, budget) else {
+                return;
+            };
+            let mut earlier: Vec<(usize, usize)> = found
+                .into_iter()
+                .filter(|&position| position < (i, j))
+                .collect();
+            earlier.sort_unstable();
+            let (same, other): (Vec<_>, Vec<_>) = earlier.into_iter().partition(|&(k, _)| k == i);
+            let named = listing(same.into_iter(), |(_, m)| {
+                format!("{:?} (subjects[{m}])", stream.subjects[m])
             });
-            let overlapped = listing(overlapped, |(k, o, name)| {
-                format!("{o:?} of stream {name:?} (streams[{k}])")
+            if let Some(overlapped) = named {
+                out.push(Diagnostic::error(
+                    format!("streams[{i}].subjects[{j}]"),
+                    format!("subject {s:?} overlaps {overlapped} in the same stream"),
+                ));
+            }
+            // Each other stream once, by its first overlapping subject.
+            let mut other = other;
+            other.dedup_by_key(|&mut (k, _)| k);
+            let named = listing(other.into_iter(), |(k, m)| {
+                let other = &streams[k];
+                format!(
+                    "{:?} of stream {:?} (streams[{k}])",
+                    other.subjects[m], other.name
+                )
             });
-            if let Some(overlapped) = overlapped {
+            if let Some(overlapped) = named {
                 out.push(
                     Diagnostic::error(
                         format!("streams[{i}].subjects[{j}]"),
@@ -480,7 +570,12 @@ fn check_description(key: &str, description: Option<&str>, out: &mut Vec<Diagnos
 }
 
 /// A push consumer delivering into a stream's own subjects would store its deliveries again.
-fn check_deliver_cycles(streams: &[Stream], out: &mut Vec<Diagnostic>) {
+fn check_deliver_cycles(
+    streams: &[Stream],
+    index: &SubjectIndex<(usize, usize)>,
+    budget: &mut Budget,
+    out: &mut Vec<Diagnostic>,
+) {
     for (i, stream) in streams.iter().enumerate() {
         for (j, consumer) in stream.consumers.iter().enumerate() {
             let Some(deliver) = &consumer.deliver_subject else {
@@ -489,10 +584,10 @@ fn check_deliver_cycles(streams: &[Stream], out: &mut Vec<Diagnostic>) {
             if subject::invalid_reason(deliver).is_some() {
                 continue;
             }
-            if let Some(other) = streams
-                .iter()
-                .find(|s| s.subjects.iter().any(|s| subject::overlaps(deliver, s)))
-            {
+            let Some(found) = index.overlapping(deliver, budget) else {
+                return;
+            };
+            if let Some(other) = found.into_iter().min().map(|(k, _)| &streams[k]) {
                 out.push(
                     Diagnostic::error(
                         format!("streams[{i}].consumers[{j}].deliver_subject"),
