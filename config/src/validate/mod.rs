@@ -62,12 +62,8 @@ pub const MAX_NAME_BYTES: usize = 255;
 
 /// A name usable as nats-server's server, cluster, stream or consumer name, or JetStream domain.
 fn name_problem(name: &str) -> Option<String> {
-    if name.trim().is_empty() {
-        Some("cannot be empty".into())
-    } else if let Some(problem) = control_problem(name) {
+    if let Some(problem) = word_problem(name) {
         Some(problem)
-    } else if name.chars().any(char::is_whitespace) {
-        Some("cannot contain white space".into())
     } else if name.contains(['.', '*', '>', '/', '\\']) {
         Some("cannot contain `.`, `*`, `>`, `/` or `\\`".into())
     } else if name.len() > MAX_NAME_BYTES {
@@ -75,6 +71,20 @@ fn name_problem(name: &str) -> Option<String> {
             "is {} bytes long; JetStream allows at most {MAX_NAME_BYTES}",
             name.len()
         ))
+    } else {
+        None
+    }
+}
+
+/// A single word, as names, tags and queue groups are: not empty, without control characters or
+/// white space.
+fn word_problem(word: &str) -> Option<String> {
+    if word.trim().is_empty() {
+        Some("cannot be empty".into())
+    } else if let Some(problem) = control_problem(word) {
+        Some(problem)
+    } else if word.chars().any(char::is_whitespace) {
+        Some("cannot contain white space".into())
     } else {
         None
     }
@@ -91,16 +101,7 @@ fn control_problem(value: &str) -> Option<String> {
 
 /// A placement tag (`node.tags`, `streams.placement_tags`).
 fn check_tag(key: String, tag: &str, out: &mut Vec<Diagnostic>) {
-    let problem = if tag.trim().is_empty() {
-        Some("cannot be empty".into())
-    } else if let Some(problem) = control_problem(tag) {
-        Some(problem)
-    } else if tag.chars().any(char::is_whitespace) {
-        Some("cannot contain white space".into())
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
+    if let Some(problem) = word_problem(tag) {
         out.push(Diagnostic::error(key, format!("tag {tag:?} {problem}")));
     }
 }

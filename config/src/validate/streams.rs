@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{check_tag, control_problem, name_problem, Context};
+use super::{check_tag, control_problem, name_problem, word_problem, Context};
 use crate::diagnostic::Diagnostic;
 use crate::model::{AckPolicy, Config, Consumer, ConsumerKind, DeliverPolicy, Retention, Stream};
 use crate::subject::{self, Budget, SubjectIndex};
@@ -303,17 +303,11 @@ fn check_delivery(key: &str, consumer: &Consumer, out: &mut Vec<Diagnostic>) {
             }
         },
     }
-    if let Some(group) = &consumer.deliver_group {
-        if group.trim().is_empty()
-            || group
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_ascii_control())
-        {
-            out.push(Diagnostic::error(
-                format!("{key}.deliver_group"),
-                "a queue group name cannot be empty or contain white space or control characters",
-            ));
-        }
+    if let Some(problem) = consumer.deliver_group.as_deref().and_then(word_problem) {
+        out.push(Diagnostic::error(
+            format!("{key}.deliver_group"),
+            format!("a queue group name {problem}"),
+        ));
     }
 }
 
@@ -385,8 +379,9 @@ fn check_filters(
                 Diagnostic::error(
                     fkey.clone(),
                     format!(
-                        "filter {filter:?} is outside stream {:?}'s subjects {:?}",
-                        stream.name, stream.subjects
+                        "filter {filter:?} is outside stream {:?}'s subjects {}",
+                        stream.name,
+                        listing(stream.subjects.iter(), |s| format!("{s:?}")).unwrap_or_default()
                     ),
                 )
                 .hint("a consumer only sees its stream's messages; narrow the filter to within the stream's subjects"),
@@ -495,7 +490,8 @@ fn check_overlapping_subjects(
                 .filter(|&position| position < (i, j))
                 .collect();
             earlier.sort_unstable();
-            let (same, other): (Vec<_>, Vec<_>) = earlier.into_iter().partition(|&(k, _)| k == i);
+            let (same, mut other): (Vec<_>, Vec<_>) =
+                earlier.into_iter().partition(|&(k, _)| k == i);
             let named = listing(same.into_iter(), |(_, m)| {
                 format!("{:?} (subjects[{m}])", stream.subjects[m])
             });
@@ -506,7 +502,6 @@ fn check_overlapping_subjects(
                 ));
             }
             // Each other stream once, by its first overlapping subject.
-            let mut other = other;
             other.dedup_by_key(|&mut (k, _)| k);
             let named = listing(other.into_iter(), |(k, m)| {
                 let other = &streams[k];
