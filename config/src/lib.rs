@@ -2,7 +2,8 @@
 //!
 //! The flow is one way: [`Source::read`] → [`Source::parse`] → [`validate::validate`]; rendering to
 //! nats-server's format lives in the broker. Everything here is pure except reading the file and
-//! asking the nats-server binary its version ([`server_binary`]).
+//! the files it names ([`limited_read`], [`secret`]) and asking the nats-server binary its version
+//! ([`server_binary`]).
 
 pub mod cpuset;
 pub mod diagnostic;

@@ -1,5 +1,7 @@
 //! Semantic checks on a parsed configuration. Every check runs and every problem is returned, so
-//! an operator fixes a file in one pass. Checks never touch the network or start anything.
+//! an operator fixes a file in one pass. Checks look at the files the configuration names (their
+//! type, size and mode; a secret's text, never shown) but never touch the network or start
+//! anything.
 
 mod cluster;
 mod files;
