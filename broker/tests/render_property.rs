@@ -267,3 +267,41 @@ fn whatever_validate_accepts_nats_server_accepts() {
         "only {checked} of {cases} cases reached nats-server"
     );
 }
+
+/// Not left to chance: every C0 control character, DEL and the characters that mean something
+/// to nats-server's parser, in one password, are escaped so that both versions accept the file.
+#[test]
+fn every_control_character_in_a_secret_is_escaped_as_nats_server_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, "unused\n").unwrap();
+    let toml = format!(
+        "[node]\nname = \"n1\"\nclient_listen = \"127.0.0.1:4222\"\n\
+         monitor_listen = \"127.0.0.1:8222\"\ncluster_listen = \"127.0.0.1:6222\"\n\n\
+         [[client.users]]\nuser = \"u\"\npassword_file = {}\n",
+        toml_string(&password_file.display().to_string())
+    );
+    let config = Source::from_text("pier.toml", toml).parse().unwrap();
+    let mut password: String = (0u8..0x20).chain([0x7f]).map(char::from).collect();
+    password.push_str("\"\\$HOME #x} ]é\u{2028}");
+    let conf = dir.path().join("nats-server.conf");
+    for (version, server) in servers() {
+        let text = render(&config, version, &Hostile(password.clone())).unwrap();
+        assert!(
+            !text.contains('\u{1}') && text.contains("\\x01") && text.contains("\\x7f"),
+            "{text}"
+        );
+        std::fs::write(&conf, &text).unwrap();
+        let out = Command::new(&server)
+            .arg("-t")
+            .arg("-c")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nats-server {version} -t refused:\n{}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
