@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::{check_tag, control_problem, name_problem, word_problem, Context};
 use crate::diagnostic::Diagnostic;
-use crate::model::{AckPolicy, Config, Consumer, ConsumerKind, DeliverPolicy, Retention, Stream};
+use crate::model::{
+    AckPolicy, Config, Consumer, ConsumerKind, DeliverPolicy, Retention, Storage, Stream,
+};
 use crate::subject::{self, Budget, SubjectIndex};
 use crate::version::Feature;
 
@@ -194,6 +196,41 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
                 format!("{size} is larger than limits.max_payload ({payload}), which no publisher can exceed"),
             ));
         }
+    }
+    check_store_room(config, key, stream, out);
+}
+
+/// JetStream reserves a stream's `max_bytes` in its server's store when it is created, and
+/// refuses a stream that cannot fit ("insufficient storage resources").
+fn check_store_room(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+    let (store, limit) = match stream.storage {
+        Storage::File => ("max_file_store", config.jetstream.max_file_store),
+        Storage::Memory => ("max_memory_store", config.jetstream.max_memory_store),
+    };
+    let Some(limit) = limit else {
+        return;
+    };
+    if limit.get() == 0 {
+        out.push(Diagnostic::error(
+            format!("{key}.storage"),
+            format!(
+                "stream {:?} needs {} storage but jetstream.{store} is 0",
+                stream.name,
+                if stream.storage == Storage::File {
+                    "file"
+                } else {
+                    "memory"
+                }
+            ),
+        ));
+    } else if let Some(bytes) = stream.max_bytes.filter(|b| *b > limit) {
+        out.push(
+            Diagnostic::error(
+                format!("{key}.max_bytes"),
+                format!("{bytes} is more than the whole store (jetstream.{store} = {limit}); JetStream would refuse the stream"),
+            )
+            .hint(format!("lower max_bytes or raise jetstream.{store}")),
+        );
     }
 }
 
