@@ -267,6 +267,14 @@ fn check_consumers(
         }
         check_description(&key, consumer.description.as_deref(), out);
         check_delivery(&key, consumer, out);
+        if consumer.kind == ConsumerKind::Pull && consumer.ack_policy == AckPolicy::None {
+            super::version_gate(
+                &format!("{key}.ack_policy"),
+                Feature::PullWithoutAck,
+                context,
+                out,
+            );
+        }
         check_consumer_limits(&key, consumer, out);
         check_filters(
             context,
@@ -358,6 +366,14 @@ fn check_consumer_limits(key: &str, consumer: &Consumer, out: &mut Vec<Diagnosti
                 )
                 .hint("it bounds unacknowledged messages in flight; omit it for the server default (1000)"),
             );
+        } else if consumer.ack_policy == AckPolicy::None && consumer.kind == ConsumerKind::Push {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.max_ack_pending"),
+                    "JetStream refuses max_ack_pending on a push consumer with ack_policy = \"none\"",
+                )
+                .hint("remove max_ack_pending, or choose an ack policy"),
+            );
         } else if consumer.ack_policy == AckPolicy::None {
             out.push(Diagnostic::warning(
                 format!("{key}.max_ack_pending"),
@@ -393,6 +409,17 @@ fn check_filters(
     budget: &mut Budget,
     out: &mut Vec<Diagnostic>,
 ) {
+    if consumer.deliver_policy == DeliverPolicy::LastPerSubject
+        && consumer.filter_subjects.is_empty()
+    {
+        out.push(
+            Diagnostic::error(
+                format!("{key}.deliver_policy"),
+                "JetStream needs filter_subjects to deliver the last message per subject",
+            )
+            .hint("add filter_subjects, e.g. the stream's own subjects"),
+        );
+    }
     if consumer.filter_subjects.len() > 1 {
         super::version_gate(
             &format!("{key}.filter_subjects"),
