@@ -44,9 +44,9 @@ fn describe(args: &[&str], output: &Output) -> String {
     )
 }
 
-/// The files `configs/valid/full.toml` names under /etc/pier, made under `root` (secrets and
-/// keys 0600, as an operator keeps them).
-fn make_full_toml_files(root: &Path) {
+/// `configs/valid/full.toml` with the files it names under /etc/pier made under `dir` instead
+/// (secrets and keys 0600, as an operator keeps them): the config's path.
+fn full_toml_in(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     for (name, content) in [
         ("tls/route.crt", "certificate\n"),
@@ -57,16 +57,11 @@ fn make_full_toml_files(root: &Path) {
         ("secrets/route-password", "hunter2-very-secret\n"),
         ("secrets/billing-password", "billing-secret\n"),
     ] {
-        let path = root.join("etc/pier").join(name);
+        let path = dir.join("etc/pier").join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, content).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-}
-
-/// `configs/valid/full.toml` with the files it names made under `dir`: the config's path.
-fn full_toml_in(dir: &Path) -> PathBuf {
-    make_full_toml_files(dir);
     let text = std::fs::read_to_string(repo().join("broker/tests/configs/valid/full.toml"))
         .unwrap()
         .replace("\"/etc/pier/", &format!("\"{}/etc/pier/", dir.display()));
