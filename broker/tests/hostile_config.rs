@@ -229,3 +229,34 @@ fn a_file_too_wild_to_check_is_refused_within_a_bound() {
         .unwrap()
         .contains("too many or too wild"));
 }
+
+#[test]
+fn a_nats_server_that_hangs_is_killed_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("nats-server");
+    std::fs::write(&binary, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("pier.toml");
+    std::fs::write(
+        &config,
+        format!("{NODE}nats_server = \"{}\"\n", binary.display()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .args(["validate", "--format", "json", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run pier-broker");
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", text_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = &report["errors"][0];
+    assert_eq!(error["key"], "node.nats_server", "{report}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&binary.display().to_string()) && message.contains("killed"),
+        "{message}"
+    );
+}
