@@ -77,31 +77,65 @@ fn usr1_is_forwarded_and_usr2_is_a_lame_duck_stop() {
     assert!(!alive(server));
 }
 
+/// A wrapper around nats-server 2.15.1 in `dir` whose `-t` hangs while `<wrapper>.hang` exists:
+/// a reload's check stuck as on a TLS file of a hung mount.
+fn hanging_check_server(dir: &Path) -> PathBuf {
+    let wrapper = dir.join("nats-server");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = -t ] && [ -e \"$0.hang\" ] && exec sleep 60\nexec {NATS_2_15} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
 #[test]
-fn a_reload_stuck_reading_delays_neither_the_watchdog_nor_sigterm() {
+fn a_stuck_reload_delays_neither_the_watchdog_nor_sigterm() {
+    let node = NodeDir::new(node_ports(24700, 0));
+    let server_binary = hanging_check_server(node.dir.path());
+    node.write_config(&[], server_binary.to_str().unwrap(), "");
+    let mut notify = NotifySocket::new();
     // 3s: the supervisor pings every 1.5s.
-    let (node, mut notify, mut supervisor) = start(24700, &[("WATCHDOG_USEC", "3000000")]);
+    let mut supervisor = Supervisor::start(&node, |cmd| {
+        cmd.env("NOTIFY_SOCKET", notify.path())
+            .env("WATCHDOG_USEC", "3000000");
+    });
     wait_ready(&mut notify, &supervisor);
     let server = supervisor
         .server_pid(Duration::from_secs(5))
         .expect("nats-server");
 
-    // pier.toml becomes a FIFO nobody writes: reading it blocks for good.
+    // pier.toml replaced by a FIFO nobody writes: refused at once, never waited on.
+    let config = std::fs::read(node.config_path()).unwrap();
     std::fs::remove_file(node.config_path()).unwrap();
     nix::unistd::mkfifo(&node.config_path(), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    supervisor.signal(Signal::SIGHUP);
+    let ready = notify
+        .wait_for("READY=1", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("a FIFO held the reload; log:\n{}", supervisor.log()));
+    let status = field(&ready, "STATUS").unwrap_or_default();
+    assert!(status.contains("last reload FAILED"), "{status}");
+    assert!(status.contains("FIFO"), "{status}");
+    std::fs::remove_file(node.config_path()).unwrap();
+    std::fs::write(node.config_path(), config).unwrap();
+
+    // nats-server -t hangs: the reload waits for it off the supervisor's loop.
+    let hang = PathBuf::from(format!("{}.hang", server_binary.display()));
+    std::fs::write(&hang, "").unwrap();
     supervisor.signal(Signal::SIGHUP);
     notify
         .wait_for("RELOADING=1", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no RELOADING=1; log:\n{}", supervisor.log()));
-
     let pings = notify.collect(Duration::from_secs(5));
     assert!(
         count_line(&pings, "WATCHDOG=1") >= 2,
         "watchdog starved during the reload: {pings:?}\nlog:\n{}",
         supervisor.log()
     );
-
-    // The reload gives up on its own, and says so.
+    // The check has a time limit: the reload gives up on its own, and says so.
     let ready = notify
         .wait_for("READY=1", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("the reload never ended; log:\n{}", supervisor.log()));
@@ -109,19 +143,7 @@ fn a_reload_stuck_reading_delays_neither_the_watchdog_nor_sigterm() {
     assert!(status.contains("last reload FAILED"), "{status}");
     assert!(alive(server));
 
-    // A second SIGHUP while the first read still hangs: refused at once, not stacked.
-    supervisor.signal(Signal::SIGHUP);
-    let ready = notify
-        .wait_for("READY=1", Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("no READY=1; log:\n{}", supervisor.log()));
-    assert!(field(&ready, "STATUS").is_some_and(|s| s.contains("FAILED")));
-
-    // A writer that closes at once frees the stuck read (end of file); then a new FIFO and a
-    // new stuck reload, with SIGTERM in the middle of it: the stop starts at once.
-    release_fifo(&node.config_path());
-    std::thread::sleep(Duration::from_millis(300));
-    std::fs::remove_file(node.config_path()).unwrap();
-    nix::unistd::mkfifo(&node.config_path(), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    // Stuck again, and SIGTERM in the middle of it: the stop starts at once.
     supervisor.signal(Signal::SIGHUP);
     notify
         .wait_for("RELOADING=1", Duration::from_secs(5))
@@ -138,19 +160,6 @@ fn a_reload_stuck_reading_delays_neither_the_watchdog_nor_sigterm() {
         .expect("supervisor exits");
     assert_eq!(status.code(), Some(0), "log:\n{}", supervisor.log());
     assert!(!alive(server));
-}
-
-/// Opens `fifo` for writing and closes it, so a reader blocked on it sees the end of the file.
-fn release_fifo(fifo: &Path) {
-    use nix::fcntl::{open, OFlag};
-    // Without a reader, O_NONBLOCK makes the open fail (ENXIO) instead of waiting.
-    if let Ok(fd) = open(
-        fifo,
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        let _ = nix::unistd::close(fd);
-    }
 }
 
 /// Private runtime directories of node n1 in `tmp`.

@@ -491,6 +491,56 @@ fn missing_or_hostile_host_files_are_errors_never_passes() {
     }
 }
 
+/// A FIFO (no writer: an open would wait forever) and /dev/zero (never ends) planted in a captured
+/// tree: `check` ends promptly and reports errors naming the files.
+#[test]
+fn a_fifo_or_dev_zero_in_the_tree_is_an_error_not_a_hang() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    let fifo = root.join("proc/meminfo");
+    std::fs::remove_file(&fifo).unwrap();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let zero = root.join("proc/sys/vm/swappiness");
+    std::fs::remove_file(&zero).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+
+    let config = root.join("pier.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pier-tuner"))
+        .args(["check", "--format", "json", "--offline", "--root"])
+        .arg(root)
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("pier-tuner check hangs on a FIFO or /dev/zero in the tree");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for (id, file) in [("memory.gomemlimit", &fifo), ("power.swappiness", &zero)] {
+        let check = json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {json}"));
+        assert_eq!(check["status"], "error", "{check}");
+        assert!(
+            check["observed"]
+                .as_str()
+                .unwrap()
+                .contains(&file.display().to_string()),
+            "{check}"
+        );
+    }
+}
+
 /// Every id a check can emit belongs to a declared spec, carries its title, and every spec is
 /// documented in docs/tuning.md.
 #[test]
