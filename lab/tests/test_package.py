@@ -8,6 +8,7 @@ docs/packaging.md lists what is checked here."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,11 +18,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-HOST = "nats-node-1"
+# A host nobody else uses while this runs: PIER_LAB_HOSTS must bring it up (4 for nats-node-4).
+HOST = os.environ.get("PIER_PACKAGE_HOST", "nats-node-1")
 UNIT = "pier-broker.service"
 CONFIG = "/etc/pier/pier.toml"
 # Upstream's util/nats-server-hardened.service, measured with the same systemd-analyze.
 UPSTREAM_HARDENED_EXPOSURE = 1.7
+# systemd's catalog id of "Started <unit>".
+UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +46,23 @@ def debs(tmp_path_factory) -> dict[int, Path]:
 
 @pytest.fixture(scope="module")
 def host(lab, debs):
-    """nats-node-1 with the debs in /root; it must be fresh (no pier package, no pier user)."""
+    """HOST with the debs in /root. It must be fresh (no pier package, no pier user), and is left
+    fresh again, whatever the tests did: package purged, store emptied, user deleted."""
     for argv in (["dpkg-query", "-W", "pier"], ["getent", "passwd", "pier"]):
         found = lab.exec(HOST, argv, check=False)
         assert found.returncode != 0, (
             f"{HOST} is not fresh ({' '.join(argv)}: {found.stdout.strip()}): `pier-lab down`, then run again"
         )
+    mode, uid, gid = sh(lab, "stat -c '%a %u %g' /var/lib/pier").stdout.split()
     for release, deb in debs.items():
         with open(deb, "rb") as f:
             subprocess.run(
                 lab.exec_argv(HOST, ["sh", "-c", f"cat > /root/pier-{release}.deb"]), stdin=f, check=True
             )
-    return lab
+    yield lab
+    sh(lab, "DEBIAN_FRONTEND=noninteractive apt-get purge -y pier >/dev/null 2>&1", check=False)
+    sh(lab, f"rm -rf /var/lib/pier/jetstream /root/pier-*.deb; userdel pier; chown {uid}:{gid} /var/lib/pier; chmod {mode} /var/lib/pier")
+    assert sh(lab, "getent passwd pier", check=False).returncode != 0
 
 
 def sh(lab, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -86,7 +95,7 @@ def wait_for(what: str, predicate, timeout: float):
 
 
 def nats_server_pid(lab) -> int:
-    return int(sh(lab, f"pgrep -x -u pier nats-server").stdout.split()[0])
+    return int(sh(lab, "pgrep -x -u pier nats-server").stdout.split()[0])
 
 
 def test_install_creates_user_and_directories_and_leaves_the_unit_alone(host):
@@ -144,7 +153,7 @@ def test_watchdog_restarts_a_hung_nats_server(host):
         "a watchdog restart",
         lambda: int(show(host, "NRestarts")["NRestarts"]) > restarts
         and show(host, "ActiveState")["ActiveState"] == "active",
-        timeout=90,
+        timeout=150,
     )
     assert "watchdog" in sh(host, f"journalctl -u {UNIT} -b --no-pager").stdout.lower()
 
@@ -157,9 +166,12 @@ def test_journal_at_warning_shows_only_warnings_and_worse(host):
     warnings = [e for e in entries if int(e.get("PRIORITY", 6)) <= 4]
     below = [e for e in entries if int(e.get("PRIORITY", 6)) > 4]
     assert warnings and below, "the journal holds both warnings (the watchdog) and info lines"
-    filtered = sh(host, f"journalctl -u {UNIT} -b -p warning -o json --no-pager").stdout.splitlines()
-    assert all(int(json.loads(line)["PRIORITY"]) <= 4 for line in filtered)
-    assert len(filtered) == len(warnings)
+    filtered = [
+        json.loads(line)
+        for line in sh(host, f"journalctl -u {UNIT} -b -p warning -o json --no-pager").stdout.splitlines()
+    ]
+    assert all(int(e["PRIORITY"]) <= 4 for e in filtered)
+    assert {e["__CURSOR"] for e in warnings} <= {e["__CURSOR"] for e in filtered}
     # nats-server's own [INF] lines never come out as warnings.
     assert not any("[INF]" in e.get("MESSAGE", "") for e in warnings)
 
@@ -184,7 +196,7 @@ def test_upgrade_keeps_the_edited_config_and_restarts_a_running_service_once(hos
     assert sh(host, f"cat {CONFIG}").stdout == edited
     state = show(host, "ActiveState", "MainPID")
     assert state["ActiveState"] == "active" and state["MainPID"] != before, state
-    starts = [e for e in journal_since(host, mark) if e.get("JOB_TYPE") == "start" and e.get("JOB_RESULT") == "done"]
+    starts = [e for e in journal_since(host, mark) if e.get("MESSAGE_ID") == UNIT_STARTED]
     assert len(starts) == 1, f"restarted {len(starts)} times"
 
     # A stopped service stays stopped through an upgrade (here: the same package again).
@@ -218,9 +230,3 @@ def test_installed_unit_exposure(host):
     print(f"systemd-analyze security {UNIT} on {HOST}: {found.group(1)}")
     assert float(found.group(1)) <= UPSTREAM_HARDENED_EXPOSURE, out
 
-
-def test_host_is_fresh_again(host):
-    """Leaves the host as it was found: no package, no user, an empty store."""
-    sh(host, "DEBIAN_FRONTEND=noninteractive apt-get purge -y pier >/dev/null 2>&1")
-    sh(host, "rm -rf /var/lib/pier/jetstream /var/lib/pier/tuner && userdel pier")
-    assert sh(host, "getent passwd pier", check=False).returncode != 0
