@@ -2,8 +2,8 @@
 //! rpmlint, and an `rpm --root` install into an empty root. The first test to run builds both
 //! packages (a release build the first time; later runs reuse it).
 //!
-//! Needs dpkg-deb, lintian, rpm and rpmlint (`apt-get install lintian rpm rpmlint`) and the
-//! nats-server packaging/build takes by default (`bash .ci/setup`).
+//! Needs dpkg-deb, lintian, rpm and rpmlint and the nats-server packaging/build takes by default
+//! (`bash .ci/setup` installs them all).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
