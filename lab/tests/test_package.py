@@ -45,7 +45,7 @@ def debs(tmp_path_factory) -> dict[int, Path]:
 
 
 @pytest.fixture(scope="module")
-def host(lab, debs):
+def host(debs, lab):
     """HOST with the debs in /root. It must be fresh (no pier package, no pier user), and is left
     fresh again, whatever the tests did: package purged, store emptied, user deleted."""
     for argv in (["dpkg-query", "-W", "pier"], ["getent", "passwd", "pier"]):
