@@ -15,6 +15,7 @@ pub mod cli;
 pub mod demo;
 
 mod clients;
+mod cpu;
 mod payload;
 mod progress;
 mod pull;
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub use cpu::ClientCpu;
 pub use payload::{Stamp, STAMP_LEN};
 pub use report::{write_text, PullReport, Report, ReportOptions, WorkloadReport, SCHEMA_VERSION};
 pub use stats::{Check, ErrorLog, Latency, Throughput};
@@ -254,6 +256,7 @@ impl Clock {
 /// runtime is strongly advised: subscribers and publishers must run in parallel).
 pub async fn run(options: &Options) -> Result<Report, BenchError> {
     options.validate()?;
+    let cpu_start = cpu::CpuTime::now();
     let clock = Clock::start();
     let pool = clients::Pool::new(options.servers.clone());
     let cluster_size = pool.cluster_size().await?;
@@ -295,11 +298,16 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     if let Some(e) = failure {
         return Err(e);
     }
+    let consumed = workloads.iter().map(|w| w.consumed.messages).sum();
+    let client_cpu = cpu_start
+        .zip(cpu::CpuTime::now())
+        .map(|(start, end)| end.since(&start, consumed));
     Ok(Report::new(
         options,
         cluster_size,
         workloads,
         pool.take_events(),
+        client_cpu,
     ))
 }
 
