@@ -370,6 +370,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--servers"));
+        let no_threads = Options {
+            threads: 0,
+            ..Options::default()
+        };
+        assert!(no_threads
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--threads"));
         assert!(Options::default().validate().is_ok());
     }
 }
