@@ -277,3 +277,13 @@ def test_a_rolling_restart_under_load_loses_no_acknowledged_message(playbooks: P
         f"{push['latency_us']['max'] / 1000:.0f} ms; consumer at the end: {pull['pull']}"))
     assert acked > 0, err
     assert pull["check"]["unique"] >= acked, f"acknowledged messages not consumed: {pull['check']}"
+
+
+def test_ansible_lint_production_profile_is_clean(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(VENV / "bin" / "ansible-lint"), "--offline", "--nocolor"],
+        cwd=ANSIBLE, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PATH": f"{VENV / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Profile 'production' was required, and it passed" in done.stdout + done.stderr
