@@ -220,8 +220,9 @@ def test_a_reloadable_change_reloads(playbooks: Playbooks, lab: Lab, request) ->
     playbooks.vars.write_text(json.dumps({**LAB_VARS, "pier_package_file": str(package())}))
 
 
-def assert_one_at_a_time(lab: Lab, since: dict[str, int], last: str) -> None:
-    """Each node stopped and started again before the next stopped; `last` went last."""
+def assert_one_at_a_time(lab: Lab, since: dict[str, int], last: str) -> list[tuple[float, float, str]]:
+    """Each node stopped and started again before the next stopped; `last` went last. Returns
+    (stopped, started, node) in order."""
     spans = []
     for node in NODES:
         new = unit_events(lab, node)[since[node]:]
@@ -233,6 +234,7 @@ def assert_one_at_a_time(lab: Lab, since: dict[str, int], last: str) -> None:
     for (_, started, node), (stopped, _, following) in zip(spans, spans[1:]):
         assert started < stopped, f"{following} stopped before {node} was up again: {spans}"
     assert spans[-1][2] == last, f"the meta leader {last} was not last: {spans}"
+    return spans
 
 
 def test_a_non_reloadable_change_rolls_node_by_node(playbooks: Playbooks, lab: Lab, request) -> None:
@@ -252,9 +254,10 @@ def test_a_non_reloadable_change_rolls_node_by_node(playbooks: Playbooks, lab: L
 def test_a_rolling_restart_under_load_loses_no_acknowledged_message(playbooks: Playbooks, lab: Lab, request) -> None:
     leader = meta_leader(lab)
     since = {n: len(unit_events(lab, n)) for n in NODES}
+    load_started, load_seconds = time.time(), 75
     bench = subprocess.Popen(
         lab.ctl_argv([str(bench_binary()), "bench", "--servers", SERVERS, "--mode", "mixed",
-                      "--duration", "75s", "--rate", "200", "--consumer", "bench-worker",
+                      "--duration", f"{load_seconds}s", "--rate", "200", "--consumer", "bench-worker",
                       "--format", "json"]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -265,7 +268,8 @@ def test_a_rolling_restart_under_load_loses_no_acknowledged_message(playbooks: P
         if bench.poll() is None:
             bench.kill()
     say(request, f"ansible: rolling restart under load in {done.seconds:.1f}s")
-    assert_one_at_a_time(lab, since, leader)
+    spans = assert_one_at_a_time(lab, since, leader)
+    assert spans[-1][1] < load_started + load_seconds, "the load ended before the last node was back"
     report = json.loads(out)
     pull = next(w for w in report["workloads"] if w["kind"] == "pull")
     push = next(w for w in report["workloads"] if w["kind"] == "push")
