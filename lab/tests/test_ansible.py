@@ -83,22 +83,36 @@ class Playbooks:
 
     def run(self, playbook: str, *args: str, extra: dict | None = None, check: bool = True):
         argv = [
-            "env", f"ANSIBLE_CONFIG={ANSIBLE / 'ansible.cfg'}", f"TMPDIR={self.tmp}",
-            "ANSIBLE_NOCOLOR=1", f"ANSIBLE_LOCAL_TEMP={self.tmp}", f"HOME={self.tmp}",
+            "env",
+            f"ANSIBLE_CONFIG={ANSIBLE / 'ansible.cfg'}",
+            f"TMPDIR={self.tmp}",
+            "ANSIBLE_NOCOLOR=1",
+            f"ANSIBLE_LOCAL_TEMP={self.tmp}",
+            f"HOME={self.tmp}",
             str(VENV / "bin" / "ansible-playbook"),
-            "-i", str(ANSIBLE / "inventories" / "hk"), "-i", "/run/pier-lab/inventory.ini",
-            "--limit", ",".join(NODES), "-e", f"@{self.vars}",
-            "-e", f"pier_broker_journal_dir={self.tmp / 'journal'}",
+            "-i",
+            str(ANSIBLE / "inventories" / "hk"),
+            "-i",
+            "/run/pier-lab/inventory.ini",
+            "--limit",
+            ",".join(NODES),
+            "-e",
+            f"@{self.vars}",
+            "-e",
+            f"pier_broker_journal_dir={self.tmp / 'journal'}",
             *(["-e", json.dumps(extra)] if extra else []),
-            str(ANSIBLE / playbook), *args,
+            str(ANSIBLE / playbook),
+            *args,
         ]
         started = time.monotonic()
-        done = subprocess.run(self.lab.ctl_argv(argv), capture_output=True, text=True, timeout=600,
-                              cwd=ANSIBLE)
+        done = subprocess.run(
+            self.lab.ctl_argv(argv), capture_output=True, text=True, timeout=600, cwd=ANSIBLE
+        )
         done.seconds = time.monotonic() - started
         (self.tmp / f"{playbook}.{int(started)}.log").write_text(done.stdout + done.stderr)
         if check:
-            assert done.returncode == 0, f"{playbook} {args} failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+            tail = f"{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+            assert done.returncode == 0, f"{playbook} {args} failed:\n{tail}"
         return done
 
 
@@ -123,7 +137,8 @@ def unit_events(lab: Lab, node: str) -> list[tuple[float, str]]:
     for line in done.stdout.splitlines():
         entry = json.loads(line)
         message = entry.get("MESSAGE", "")
-        if entry.get("_PID") == "1" and isinstance(message, str) and re.match(r"(Starting|Started|Stopping|Stopped|Reloading|Reloaded) ", message):
+        by_systemd = entry.get("_PID") == "1" and isinstance(message, str)
+        if by_systemd and re.match(r"(Starting|Started|Stopping|Stopped|Reloading|Reloaded) ", message):
             events.append((int(entry["__REALTIME_TIMESTAMP"]) / 1e6, message.split()[0]))
     return events
 
@@ -174,7 +189,8 @@ def test_bare_hosts_become_a_ready_cluster(playbooks: Playbooks, lab: Lab, reque
         written = lab.exec(node, ["cat", "/etc/pier/pier.toml"]).stdout
         example = (REPO / "docs" / "examples" / "hk" / f"{node}.toml").read_text()
         example = example.replace('cpus = "2-7"', 'cpus = "auto"').replace(
-            'lame_duck_grace_period = "10s"', 'lame_duck_grace_period = "2s"')
+            'lame_duck_grace_period = "10s"', 'lame_duck_grace_period = "2s"'
+        )
         assert meaningful(written) == meaningful(example)
     leader = status(lab, NODES[0])["node"]["streams"][0]["leader"]
     assert status(lab, leader)["node"]["streams"][0]["replicas"] == 3
@@ -197,8 +213,12 @@ def test_check_mode_shows_a_change_and_makes_none(playbooks: Playbooks, lab: Lab
     before = {n: lab.exec(n, ["sha256sum", "/etc/pier/pier.toml"]).stdout for n in NODES}
     pids = server_pids(lab)
     limits = {**LAB_VARS["pier_broker_limits"], "max_payload": "2MiB"}
-    done = playbooks.run("site.yml", "--check", "--diff",
-                         extra={"pier_broker_limits": limits, "pier_broker_memory_limit": "1GiB"})
+    done = playbooks.run(
+        "site.yml",
+        "--check",
+        "--diff",
+        extra={"pier_broker_limits": limits, "pier_broker_memory_limit": "1GiB"},
+    )
     assert '-max_payload = "1MiB"' in done.stdout and '+max_payload = "2MiB"' in done.stdout
     assert '+memory_limit = "1GiB"' in done.stdout
     assert {n: lab.exec(n, ["sha256sum", "/etc/pier/pier.toml"]).stdout for n in NODES} == before
@@ -213,7 +233,7 @@ def test_a_reloadable_change_reloads(playbooks: Playbooks, lab: Lab, request) ->
     say(request, f"ansible: reload in {done.seconds:.1f}s")
     assert server_pids(lab) == pids, "a reloadable change restarted nats-server"
     for node in NODES:
-        new = [kind for _, kind in unit_events(lab, node)[len(events[node]):]]
+        new = [kind for _, kind in unit_events(lab, node)[len(events[node]) :]]
         assert new == ["Reloading", "Reloaded"], f"{node}: {new}"
         assert varz(lab, node)["max_payload"] == 2 * 1024 * 1024
     LAB_VARS["pier_broker_limits"] = limits
@@ -225,13 +245,13 @@ def assert_one_at_a_time(lab: Lab, since: dict[str, int], last: str) -> list[tup
     (stopped, started, node) in order."""
     spans = []
     for node in NODES:
-        new = unit_events(lab, node)[since[node]:]
+        new = unit_events(lab, node)[since[node] :]
         stops = [t for t, kind in new if kind == "Stopping"]
         starts = [t for t, kind in new if kind == "Started"]
         assert len(stops) == 1 and len(starts) == 1, f"{node}: {new}"
         spans.append((stops[0], starts[0], node))
     spans.sort()
-    for (_, started, node), (stopped, _, following) in zip(spans, spans[1:]):
+    for (_, started, node), (stopped, _, following) in zip(spans, spans[1:], strict=False):
         assert started < stopped, f"{following} stopped before {node} was up again: {spans}"
     assert spans[-1][2] == last, f"the meta leader {last} was not last: {spans}"
     return spans
@@ -246,20 +266,40 @@ def test_a_non_reloadable_change_rolls_node_by_node(playbooks: Playbooks, lab: L
     for node in NODES:
         pid = lab.exec(node, ["pgrep", "-x", "nats-server"]).stdout.strip()
         environ = lab.exec(node, ["cat", f"/proc/{pid}/environ"]).stdout.split("\0")
-        assert f"GOMEMLIMIT={1024 ** 3}" in environ
+        assert f"GOMEMLIMIT={1024**3}" in environ
     LAB_VARS["pier_broker_memory_limit"] = "1GiB"
     playbooks.vars.write_text(json.dumps({**LAB_VARS, "pier_package_file": str(package())}))
 
 
-def test_a_rolling_restart_under_load_loses_no_acknowledged_message(playbooks: Playbooks, lab: Lab, request) -> None:
+def test_a_rolling_restart_under_load_loses_no_acknowledged_message(
+    playbooks: Playbooks, lab: Lab, request
+) -> None:
     leader = meta_leader(lab)
     since = {n: len(unit_events(lab, n)) for n in NODES}
     load_started, load_seconds = time.time(), 75
     bench = subprocess.Popen(
-        lab.ctl_argv([str(bench_binary()), "bench", "--servers", SERVERS, "--mode", "mixed",
-                      "--duration", f"{load_seconds}s", "--rate", "200", "--consumer", "bench-worker",
-                      "--format", "json"]),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lab.ctl_argv(
+            [
+                str(bench_binary()),
+                "bench",
+                "--servers",
+                SERVERS,
+                "--mode",
+                "mixed",
+                "--duration",
+                f"{load_seconds}s",
+                "--rate",
+                "200",
+                "--consumer",
+                "bench-worker",
+                "--format",
+                "json",
+            ]
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(3)
         done = playbooks.run("rolling-restart.yml")
@@ -274,11 +314,15 @@ def test_a_rolling_restart_under_load_loses_no_acknowledged_message(playbooks: P
     pull = next(w for w in report["workloads"] if w["kind"] == "pull")
     push = next(w for w in report["workloads"] if w["kind"] == "push")
     acked = pull["pull"]["publish_acks"]
-    say(request, (
-        f"ansible: under load: pull {acked} acknowledged, {pull['check']['unique']} consumed, "
-        f"{pull['check']['missing']} missing, {pull['redeliveries']} redelivered; push gap "
-        f"{push['check']['missing']} of {push['check']['expected']} lost, max latency "
-        f"{push['latency_us']['max'] / 1000:.0f} ms; consumer at the end: {pull['pull']}"))
+    say(
+        request,
+        (
+            f"ansible: under load: pull {acked} acknowledged, {pull['check']['unique']} consumed, "
+            f"{pull['check']['missing']} missing, {pull['redeliveries']} redelivered; push gap "
+            f"{push['check']['missing']} of {push['check']['expected']} lost, max latency "
+            f"{push['latency_us']['max'] / 1000:.0f} ms; consumer at the end: {pull['pull']}"
+        ),
+    )
     assert acked > 0, err
     assert pull["check"]["unique"] >= acked, f"acknowledged messages not consumed: {pull['check']}"
 
@@ -286,7 +330,10 @@ def test_a_rolling_restart_under_load_loses_no_acknowledged_message(playbooks: P
 def test_ansible_lint_production_profile_is_clean(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(VENV / "bin" / "ansible-lint"), "--offline", "--nocolor"],
-        cwd=ANSIBLE, capture_output=True, text=True, timeout=300,
+        cwd=ANSIBLE,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PATH": f"{VENV / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path)},
     )
     assert done.returncode == 0, done.stdout + done.stderr
