@@ -327,6 +327,38 @@ def test_a_rolling_restart_under_load_loses_no_acknowledged_message(
     assert pull["check"]["unique"] >= acked, f"acknowledged messages not consumed: {pull['check']}"
 
 
+def newer_package(deb: Path, tmp: Path) -> tuple[Path, str]:
+    """The same package with a higher version: what an upgrade installs."""
+    root = tmp / "pier-deb"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(root)], check=True)
+    control = root / "DEBIAN" / "control"
+    version = re.search(r"^Version: (\S+)$", control.read_text(), re.M).group(1) + "+upgrade1"
+    control.write_text(re.sub(r"^Version: \S+$", f"Version: {version}", control.read_text(), flags=re.M))
+    newer = tmp / f"pier_{version}_amd64.deb"
+    subprocess.run(
+        ["dpkg-deb", "-Zgzip", "-z1", "-b", str(root), str(newer)], check=True, capture_output=True
+    )
+    return newer, version
+
+
+def test_an_upgrade_restarts_each_node_once_one_at_a_time(
+    playbooks: Playbooks, lab: Lab, request, tmp_path: Path
+) -> None:
+    newer, version = newer_package(package(), tmp_path)
+    os.chmod(tmp_path, 0o755)
+    leader = meta_leader(lab)
+    since = {n: len(unit_events(lab, n)) for n in NODES}
+    done = playbooks.run("upgrade.yml", extra={"pier_package_file": str(newer)})
+    say(request, f"ansible: upgrade to {version} in {done.seconds:.1f}s, meta leader {leader} last")
+    # One stop and one start per node: the package's own try-restart was held back.
+    assert_one_at_a_time(lab, since, leader)
+    for node in NODES:
+        installed = lab.exec(node, ["dpkg-query", "-W", "-f", "${Version}", "pier"]).stdout
+        assert installed == version
+        assert lab.exec(node, ["test", "-e", "/usr/sbin/policy-rc.d"], check=False).returncode == 1
+        assert status(lab, node)["cluster_formed"]
+
+
 def test_ansible_lint_production_profile_is_clean(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(VENV / "bin" / "ansible-lint"), "--offline", "--nocolor"],
