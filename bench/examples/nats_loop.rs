@@ -1,8 +1,8 @@
 #![allow(clippy::print_stdout)] // An example whose job is to print its figures.
-//! A deliberately minimal async-nats load loop, independent of `pier_bench`, used as
-//! the yardstick in docs/benchmarks.md: no stamps, no histogram, no delivery check; it only
-//! counts. If `pier-bench bench` reaches this loop's figures, the benchmark is not the
-//! bottleneck.
+//! A deliberately minimal async-nats load loop, independent of `pier_bench`: no stamps, no
+//! histogram, no delivery check; it only counts. It tells what the client library alone
+//! costs; docs/benchmarks.md compares `pier-bench bench` with the Go client
+//! (docs/bench/goref) instead.
 //!
 //! cargo run --release -p pier-bench --example nats_loop -- push URL[,URL...] MSGS SUBS
 //! cargo run --release -p pier-bench --example nats_loop -- pull URL[,URL...] MSGS SUBS

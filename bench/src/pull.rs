@@ -19,7 +19,7 @@ use std::future::IntoFuture;
 use super::clients::Pool;
 use super::payload::{PayloadWriter, Stamp};
 use super::progress::{Slot, Workload};
-use super::push::{schedule_for, Published};
+use super::push::{schedule_for, static_subject, Published};
 use super::report::{Measured, PullReport, WorkloadReport};
 use super::schedule::Schedule;
 use super::stats::{ErrorLog, Recorder};
@@ -159,7 +159,7 @@ async fn measure(
                 context: jetstream::ContextBuilder::new()
                     .max_ack_inflight(options.ack_window * 2)
                     .build(client),
-                subject: Subject::from(options.pull_subject.as_str()),
+                subject: static_subject(&options.pull_subject),
                 index: index as u16,
                 size: options.size,
                 window: options.ack_window,
@@ -405,14 +405,16 @@ impl Publisher {
             Ok(_) => acks += 1,
             Err(e) => errors.push(format!("publish ack: {e}")),
         };
+        let mut schedule = self.schedule;
         let mut sequence = 0;
-        while let Some(sent_ns) = self.schedule.next(sequence).await {
+        while let Some(sent_ns) = schedule.next(sequence).await {
             let payload = writer.next(Stamp {
                 sent_ns,
                 publisher: self.index,
                 sequence,
             });
-            match self.context.publish(self.subject.clone(), payload).await {
+            let publish = std::pin::pin!(self.context.publish(self.subject.clone(), payload));
+            match schedule.send(publish).await {
                 Ok(ack) => pending.push_back(ack.into_future()),
                 Err(e) => {
                     errors.push(format!("publish: {e}"));
@@ -423,7 +425,7 @@ impl Publisher {
             self.slot.set(sequence);
             while pending.len() >= self.window {
                 if let Some(ack) = pending.pop_front() {
-                    settle(ack.await, &mut errors);
+                    settle(schedule.send(std::pin::pin!(ack)).await, &mut errors);
                 }
             }
         }

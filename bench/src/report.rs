@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::cpu::ClientCpu;
 use super::stats::{Check, ErrorLog, Latency, Recorder, Throughput};
 use super::{Amount, Mode, Options};
 
@@ -22,6 +23,9 @@ pub struct Report {
     pub workloads: Vec<WorkloadReport>,
     /// Client events that signal trouble (slow consumer, disconnect, server error).
     pub client_events: ErrorLog,
+    /// CPU time of this process over the run and per consumed message; null only if the
+    /// system would not tell.
+    pub client_cpu: Option<ClientCpu>,
     /// True when every workload is complete and error free and no client event occurred.
     pub ok: bool,
 }
@@ -141,6 +145,7 @@ impl Report {
         cluster_size: usize,
         workloads: Vec<WorkloadReport>,
         client_events: ErrorLog,
+        client_cpu: Option<ClientCpu>,
     ) -> Report {
         let (messages, duration_s) = match options.amount {
             Amount::Messages(n) => (Some(n), None),
@@ -163,6 +168,7 @@ impl Report {
             },
             workloads,
             client_events,
+            client_cpu,
             ok,
         }
     }
@@ -239,6 +245,13 @@ pub fn write_text(out: &mut impl Write, report: &Report) -> io::Result<()> {
             } else {
                 "INCOMPLETE"
             }
+        )?;
+    }
+    if let Some(cpu) = &report.client_cpu {
+        writeln!(
+            out,
+            "\nclient CPU  {:.3} µs/msg  ({:.2}s user, {:.2}s system, every client of this process)",
+            cpu.us_per_msg, cpu.user_s, cpu.system_s
         )?;
     }
     if report.client_events.count > 0 {

@@ -136,6 +136,7 @@ fn every_mode_delivers_every_message_once_on_a_three_node_cluster() {
 
 /// Top-level and per-workload keys of the JSON report, as docs/benchmarks.md lists them.
 const REPORT_KEYS: &[&str] = &[
+    "client_cpu",
     "client_events",
     "cluster_size",
     "mode",
@@ -242,6 +243,14 @@ fn cli_prints_a_json_report_with_stable_keys() {
     assert_eq!(report["ok"], true);
     assert_eq!(report["cluster_size"], 3);
     assert_keys(&report["options"], OPTION_KEYS);
+    assert_keys(&report["client_cpu"], &["system_s", "us_per_msg", "user_s"]);
+    // 40 000 messages cost the client some CPU, and far less than a millisecond each.
+    let per_msg = report["client_cpu"]["us_per_msg"].as_f64().expect("µs/msg");
+    assert!(
+        per_msg > 0.0 && per_msg < 1_000.0,
+        "{}",
+        report["client_cpu"]
+    );
     assert_eq!(report["options"]["messages"], 20_000);
     assert!(report["options"]["duration_s"].is_null());
     let workloads = report["workloads"].as_array().expect("workloads");
@@ -279,6 +288,7 @@ fn cli_prints_a_json_report_with_stable_keys() {
     assert_eq!(text.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("2000 of 2000 received once"), "{stdout}");
     assert!(stdout.contains("p99.9"), "{stdout}");
+    assert!(stdout.contains("client CPU"), "{stdout}");
 }
 
 #[test]

@@ -433,7 +433,7 @@ fn provision_everywhere(cluster: &LocalCluster, declare: &str, what: &str) {
             Command::new(env!("CARGO_BIN_EXE_pier-broker"))
                 .args(["provision", "--format", "json", "--config"])
                 .arg(cluster.pier_toml(node, declare))
-                .env("RUST_LOG", "pier_broker=debug")
+                .env("PIER_LOG", "pier_broker=debug")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

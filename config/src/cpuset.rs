@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -29,46 +31,77 @@ impl CpuSet {
         CpuSet(cpus.into_iter().collect())
     }
 
-    /// Parses a hexadecimal mask as written in `/proc/irq/*/smp_affinity` (comma-separated 32-bit words).
+    /// Parses a hexadecimal mask in the kernel's bitmap syntax, as in `/proc/irq/*/smp_affinity`
+    /// and irqbalance's `IRQBALANCE_BANNED_CPUS`: comma-separated chunks, each of exactly 32
+    /// bits, most significant first. As the kernel's (and irqbalance's) `__bitmap_parse`, a
+    /// chunk worth more than 32 bits is refused rather than read as one wide number: a 64-CPU
+    /// mask written `fffffffffffffffc` means nothing to irqbalance.
     pub fn from_mask(mask: &str) -> Result<Self, CpuSetError> {
-        let err = |reason: &str| CpuSetError {
+        let err = |reason: String| CpuSetError {
             input: mask.to_owned(),
-            reason: reason.to_owned(),
+            reason,
         };
-        let digits: String = mask.trim().chars().filter(|c| *c != ',').collect();
-        let digits = digits.trim_start_matches("0x");
-        if digits.is_empty() {
-            return Err(err("empty mask"));
+        let mut chunks = Vec::new();
+        for chunk in mask.trim().split(',') {
+            if chunk.is_empty() {
+                return Err(err(
+                    "empty chunk (expected hexadecimal digits between commas)".into(),
+                ));
+            }
+            let digits = chunk.trim_start_matches('0');
+            if digits.len() > 8 {
+                return Err(err(format!(
+                    "chunk {chunk:?} is wider than 32 bits (write one comma-separated chunk per 32 CPUs)"
+                )));
+            }
+            let value = if digits.is_empty() {
+                0
+            } else {
+                u32::from_str_radix(digits, 16)
+                    .map_err(|_| err(format!("{chunk:?} is not hexadecimal")))?
+            };
+            chunks.push(value);
+        }
+        if chunks.len() * 32 > MAX_CPUS {
+            return Err(err(format!("more than {MAX_CPUS} CPUs")));
         }
         let mut set = BTreeSet::new();
-        for (i, c) in digits.chars().rev().enumerate() {
-            let nibble = c
-                .to_digit(16)
-                .ok_or_else(|| err("not a hexadecimal mask"))?;
-            for bit in 0..4 {
-                if nibble & (1 << bit) != 0 {
-                    set.insert(i * 4 + bit);
-                }
-            }
+        for (i, value) in chunks.iter().rev().enumerate() {
+            set.extend(
+                (0..32)
+                    .filter(|bit| value & (1 << bit) != 0)
+                    .map(|bit| i * 32 + bit),
+            );
         }
         Ok(CpuSet(set))
     }
 
-    /// The mask syntax the kernel accepts in `smp_affinity` and irqbalance's `IRQBALANCE_BANNED_CPUS`.
+    /// The kernel's bitmap syntax (`ffffffff,fffffffc`): one zero-padded 32-bit chunk per 32
+    /// CPUs, comma-separated, as `smp_affinity` prints it and irqbalance's
+    /// `IRQBALANCE_BANNED_CPUS` parses it.
     pub fn to_mask(&self) -> String {
-        let Some(&max) = self.0.iter().next_back() else {
-            return "0".to_owned();
-        };
-        let nibbles = max / 4 + 1;
-        let mut out = String::with_capacity(nibbles);
-        for n in (0..nibbles).rev() {
-            let v: u32 = (0..4)
-                .filter(|b| self.0.contains(&(n * 4 + b)))
-                .map(|b| 1 << b)
-                .sum();
-            out.push(char::from_digit(v, 16).unwrap_or('0'));
+        let chunks = self.0.iter().next_back().map_or(1, |max| max / 32 + 1);
+        (0..chunks)
+            .rev()
+            .map(|chunk| {
+                let value: u32 = (0..32)
+                    .filter(|bit| self.0.contains(&(chunk * 32 + bit)))
+                    .map(|bit| 1u32 << bit)
+                    .sum();
+                format!("{value:08x}")
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A CPU list as the kernel writes it in sysfs (`online`, `isolated`): empty text and
+    /// `(null)` mean no CPU.
+    pub fn from_kernel_list(text: &str) -> Result<Self, CpuSetError> {
+        let text = text.trim();
+        if text == "(null)" {
+            return Ok(CpuSet::new());
         }
-        out
+        text.parse()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -93,6 +126,10 @@ impl CpuSet {
 
     pub fn intersection(&self, other: &CpuSet) -> CpuSet {
         CpuSet(self.0.intersection(&other.0).copied().collect())
+    }
+
+    pub fn union(&self, other: &CpuSet) -> CpuSet {
+        CpuSet(self.0.union(&other.0).copied().collect())
     }
 
     pub fn difference(&self, other: &CpuSet) -> CpuSet {
@@ -177,6 +214,68 @@ impl Serialize for CpuSet {
     }
 }
 
+/// Where the kernel lists its online CPUs.
+pub const SYSFS_ONLINE: &str = "/sys/devices/system/cpu/online";
+/// Where the kernel lists the CPUs isolated from the scheduler domains (`isolcpus=domain,...`).
+pub const SYSFS_ISOLATED: &str = "/sys/devices/system/cpu/isolated";
+
+/// The host facts `cpus = "auto"` is resolved from. `pier-broker run` and `pier-tuner` both read
+/// them with [`HostCpus::read`] and resolve with [`HostCpus::auto_cores`], so the two tools
+/// cannot conclude differently from the same host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCpus {
+    pub online: CpuSet,
+    pub isolated: CpuSet,
+}
+
+/// A sysfs CPU file that could not be read or parsed; names the file actually read.
+#[derive(Debug, thiserror::Error)]
+pub enum HostCpusError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot parse {}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: CpuSetError,
+    },
+}
+
+impl HostCpus {
+    /// Reads `online` and `isolated` under `root` (`/` on the live host, a captured tree in
+    /// tests).
+    ///
+    /// A missing `online` is an error, in both tools: every kernel pier supports has the file,
+    /// so its absence means a broken or incomplete tree, and guessing (all possible CPUs, or
+    /// none) would pin nats-server, or report it isolated, on evidence that is not there. A
+    /// missing `isolated` (older kernels) means nothing is isolated.
+    pub fn read(root: &Path) -> Result<Self, HostCpusError> {
+        let read = |logical: &str, required: bool| -> Result<CpuSet, HostCpusError> {
+            let path = root.join(logical.trim_start_matches('/'));
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !required => String::new(),
+                Err(source) => return Err(HostCpusError::Read { path, source }),
+            };
+            CpuSet::from_kernel_list(&text).map_err(|source| HostCpusError::Parse { path, source })
+        };
+        Ok(HostCpus {
+            online: read(SYSFS_ONLINE, true)?,
+            isolated: read(SYSFS_ISOLATED, false)?,
+        })
+    }
+
+    /// The cores `cpus = "auto"` stands for here; None when nothing is isolated (nats-server
+    /// is then not pinned).
+    pub fn auto_cores(&self) -> Option<CpuSet> {
+        crate::model::CpuPlacement::auto_cores(&self.isolated, &self.online)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,8 +285,25 @@ mod tests {
         let list: CpuSet = "2-5".parse().unwrap();
         assert_eq!(CpuSet::from_mask("3c").unwrap(), list);
         assert_eq!(CpuSet::from_mask("00000000,0000003c").unwrap(), list);
-        assert_eq!(list.to_mask(), "3c");
+        assert_eq!(list.to_mask(), "0000003c");
+        assert_eq!(CpuSet::from_mask(&list.to_mask()).unwrap(), list);
         assert_eq!(list.to_string(), "2-5");
+    }
+
+    #[test]
+    fn masks_are_32_bit_chunks_as_the_kernel_and_irqbalance_parse_them() {
+        let high: CpuSet = "2-63".parse().unwrap();
+        assert_eq!(high.to_mask(), "ffffffff,fffffffc");
+        assert_eq!(CpuSet::from_mask("ffffffff,fffffffc").unwrap(), high);
+        // A short chunk is still a whole 32-bit word: "1,0" is CPU 32.
+        assert_eq!(CpuSet::from_mask("1,0").unwrap().to_string(), "32");
+        assert_eq!(CpuSet::from_mask("000000001").unwrap().to_string(), "0");
+        let wide = CpuSet::from_mask("fffffffffffffffc").unwrap_err();
+        assert!(wide.reason.contains("wider than 32 bits"), "{wide}");
+        assert!(CpuSet::from_mask("ff,,ff").is_err());
+        assert!(CpuSet::from_mask("").is_err());
+        assert!(CpuSet::from_mask("0x3c").is_err());
+        assert_eq!(CpuSet::new().to_mask(), "00000000");
     }
 
     #[test]
@@ -203,5 +319,26 @@ mod tests {
         assert!("a".parse::<CpuSet>().is_err());
         assert!("0-4000000000".parse::<CpuSet>().is_err());
         assert!(CpuSet::from_mask("xyz").is_err());
+    }
+
+    #[test]
+    fn host_cpus_need_online_and_default_isolated_to_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let cpu = dir.path().join("sys/devices/system/cpu");
+        std::fs::create_dir_all(&cpu).unwrap();
+        let err = HostCpus::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(&format!("{}/online", cpu.display())), "{err}");
+        std::fs::write(cpu.join("online"), "0-7\n").unwrap();
+        let host = HostCpus::read(dir.path()).unwrap();
+        assert!(host.isolated.is_empty());
+        assert_eq!(host.auto_cores(), None);
+        std::fs::write(cpu.join("isolated"), "2-7,9\n").unwrap();
+        let host = HostCpus::read(dir.path()).unwrap();
+        assert_eq!(host.auto_cores(), Some("2-7".parse().unwrap()));
+        std::fs::write(cpu.join("isolated"), "(null)\n").unwrap();
+        assert_eq!(HostCpus::read(dir.path()).unwrap().auto_cores(), None);
+        std::fs::write(cpu.join("isolated"), "x\n").unwrap();
+        let err = HostCpus::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("isolated") && err.contains("\"x\""), "{err}");
     }
 }

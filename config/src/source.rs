@@ -1,12 +1,16 @@
 //! Reading pier.toml: the typed parse, and mapping key paths back to lines and columns.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
+use crate::limited_read;
 use crate::model::Config;
 
 /// The file could not be read at all (as opposed to read and found wrong).
@@ -18,36 +22,60 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
+/// The largest configuration file pier reads: a cluster's pier.toml with a thousand streams is
+/// well under 100 KiB, and a cap keeps a mistaken path (a log, `/dev/zero`) from exhausting memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// A configuration file's text, kept so that diagnostics can point into it.
 #[derive(Debug, Clone)]
 pub struct Source {
     pub path: PathBuf,
     pub text: String,
+    /// Where every key is, from one parse of `text`, built the first time a diagnostic is
+    /// located: locating each diagnostic by parsing again made validation quadratic.
+    index: OnceLock<KeyIndex>,
 }
 
 impl Source {
+    /// Reads a configuration file: a regular file of at most [`MAX_CONFIG_BYTES`], in UTF-8.
+    /// A FIFO or a device is refused without waiting on it.
     pub fn read(path: &Path) -> Result<Self, ReadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReadError {
+        let error = |source| ReadError {
             path: path.to_owned(),
             source,
+        };
+        let bytes = limited_read::read_regular(path, MAX_CONFIG_BYTES).map_err(error)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            ))
         })?;
-        Ok(Source {
-            path: path.to_owned(),
-            text,
-        })
+        Ok(Source::from_text(path, text))
     }
 
     pub fn from_text(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         Source {
             path: path.into(),
             text: text.into(),
+            index: OnceLock::new(),
         }
     }
 
     /// Parses the typed configuration; a syntax error, an unknown key or a wrong type becomes one
     /// located diagnostic.
+    ///
+    /// The text is parsed once: the same parse gives the typed configuration and the index that
+    /// locates every later diagnostic.
     pub fn parse(&self) -> Result<Config, Box<Diagnostic>> {
-        toml::from_str(&self.text).map_err(|e| Box::new(self.parse_error(&e)))
+        let root = DeTable::parse(&self.text).map_err(|e| Box::new(self.parse_error(&e)))?;
+        self.index
+            .get_or_init(|| KeyIndex::new(&self.text, Some(root.get_ref())));
+        Config::deserialize(toml::de::Deserializer::from(root))
+            .map_err(|e| Box::new(self.parse_error(&e)))
     }
 
     fn parse_error(&self, error: &toml::de::Error) -> Diagnostic {
@@ -87,7 +115,7 @@ impl Source {
     fn place(&self, mut diagnostic: Diagnostic, span: Option<Range<usize>>) -> Diagnostic {
         diagnostic.file = Some(self.path.clone());
         if let Some(span) = span {
-            let (line, column) = line_column(&self.text, span.start);
+            let (line, column) = self.index().line_column(&self.text, span.start);
             diagnostic.line = Some(line);
             diagnostic.column = Some(column);
         }
@@ -97,31 +125,36 @@ impl Source {
     /// The span of the key named by a path like `streams[0].consumers[1].name`: the key itself
     /// when it is written, else the nearest enclosing one that is.
     fn span_of(&self, path: &str) -> Option<Range<usize>> {
-        let root = DeTable::parse(&self.text).ok()?;
-        let mut table: &DeTable = root.get_ref();
+        let index = self.index();
+        let mut prefix = String::with_capacity(path.len());
         let mut found = None;
         for segment in path.split('.').filter(|s| !s.is_empty()) {
-            let (name, index) = split_index(segment);
-            let Some((key, value)) = table.get_key_value(name) else {
+            let (name, item) = split_index(segment);
+            if !prefix.is_empty() {
+                prefix.push('.');
+            }
+            prefix.push_str(name);
+            let Some(span) = index.spans.get(&prefix) else {
                 break;
             };
-            found = Some(key.span());
-            let mut value: &Spanned<DeValue> = value;
-            if let Some(index) = index {
-                match value.get_ref().as_array().and_then(|a| a.get(index)) {
-                    Some(item) => {
-                        value = item;
-                        found = Some(item.span());
-                    }
+            found = Some(span.clone());
+            if let Some(item) = item {
+                prefix.push_str(&format!("[{item}]"));
+                match index.spans.get(&prefix) {
+                    Some(span) => found = Some(span.clone()),
                     None => break,
                 }
             }
-            match value.get_ref().as_table() {
-                Some(t) => table = t,
-                None => break,
-            }
         }
         found
+    }
+
+    fn index(&self) -> &KeyIndex {
+        // Located without a typed parse first (tests, or a caller that only locates): parse here.
+        self.index.get_or_init(|| {
+            let root = DeTable::parse(&self.text).ok();
+            KeyIndex::new(&self.text, root.as_ref().map(|r| r.get_ref()))
+        })
     }
 
     /// The key path of the innermost key or value containing a byte offset.
@@ -140,7 +173,7 @@ fn key_from_text(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let mut table = String::new();
     // Entries of each array of tables seen so far, to number `[[streams]]` as `streams[1]`.
-    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
     let mut line_start = 0;
     for line in text[..offset].split_inclusive('\n') {
         let trimmed = line.trim();
@@ -179,7 +212,7 @@ fn key_from_text(text: &str, offset: usize) -> Option<String> {
 
 /// Adds the current index of every enclosing array of tables: `streams.consumers[0]` inside the
 /// second stream becomes `streams[1].consumers[0]`.
-fn indexed_parents(path: &str, counts: &std::collections::HashMap<String, usize>) -> String {
+fn indexed_parents(path: &str, counts: &HashMap<String, usize>) -> String {
     let (head, tail) = match path.split_once('[') {
         Some((head, tail)) => (head, format!("[{tail}")),
         None => (path, String::new()),
@@ -255,13 +288,92 @@ fn split_index(segment: &str) -> (&str, Option<usize>) {
     }
 }
 
-/// 1-based line and column of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
+/// Every key path of a file (`streams[0].consumers[1].name`, `streams[0].subjects[2]`) with the
+/// span of its key or array item, and where each line starts.
+#[derive(Debug, Clone, Default)]
+struct KeyIndex {
+    spans: HashMap<String, Range<usize>>,
+    line_starts: Vec<usize>,
+    /// Characters before every [`CHECKPOINT`]-th byte, so that a column is counted from the
+    /// nearest checkpoint rather than from the start of its line, which may be the whole file.
+    chars_at_checkpoints: Vec<usize>,
+}
+
+/// The byte distance between two character-count checkpoints.
+const CHECKPOINT: usize = 64;
+
+/// Whether a byte starts a character in UTF-8 (is not a continuation byte).
+fn starts_char(byte: &u8) -> bool {
+    byte & 0xC0 != 0x80
+}
+
+impl KeyIndex {
+    /// `root` is None for a file that does not parse, which has no typed configuration to
+    /// report on beyond its parse error.
+    fn new(text: &str, root: Option<&DeTable>) -> Self {
+        let mut index = KeyIndex {
+            spans: HashMap::new(),
+            line_starts: std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+            chars_at_checkpoints: std::iter::once(0)
+                .chain(text.as_bytes().chunks(CHECKPOINT).scan(0, |count, chunk| {
+                    *count += chunk.iter().filter(|b| starts_char(b)).count();
+                    Some(*count)
+                }))
+                .collect(),
+        };
+        if let Some(root) = root {
+            index.add_table(root, "");
+        }
+        index
+    }
+
+    fn add_table(&mut self, table: &DeTable, prefix: &str) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", key.get_ref())
+            };
+            self.spans.insert(path.clone(), key.span());
+            self.add_value(value, &path);
+        }
+    }
+
+    fn add_value(&mut self, value: &Spanned<DeValue>, path: &str) {
+        match value.get_ref() {
+            DeValue::Table(table) => self.add_table(table, path),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("{path}[{i}]");
+                    self.spans.insert(path.clone(), item.span());
+                    self.add_value(item, &path);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// 1-based line and column of a byte offset.
+    fn line_column(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line - 1];
+        let column = self.chars_before(text, offset) - self.chars_before(text, start) + 1;
+        (line, column)
+    }
+
+    /// The number of characters in `text[..offset]`.
+    fn chars_before(&self, text: &str, offset: usize) -> usize {
+        let block = offset / CHECKPOINT;
+        let counted = self.chars_at_checkpoints.get(block).copied().unwrap_or(0);
+        let rest = text
+            .as_bytes()
+            .get(block * CHECKPOINT..offset)
+            .unwrap_or_default();
+        counted + rest.iter().filter(|b| starts_char(b)).count()
+    }
 }
 
 /// Hints for keys people carry over from other tools or from the seed write-up.
@@ -317,6 +429,16 @@ mod tests {
         assert_eq!(located.line, Some(9));
         let located = source.locate(Diagnostic::error("streams[0].replicas", "x"));
         assert_eq!(located.line, Some(4), "falls back to the stream itself");
+    }
+
+    #[test]
+    fn columns_count_characters_on_long_lines() {
+        let padding = "é".repeat(300);
+        let text = format!("[node]\nname = \"{padding}\"\ntags = [\"{padding}\", \"x\"]\n");
+        let source = Source::from_text("p.toml", text);
+        source.parse().unwrap();
+        let located = source.locate(Diagnostic::error("node.tags[1]", "x"));
+        assert_eq!((located.line, located.column), (Some(3), Some(313)));
     }
 
     #[test]

@@ -80,6 +80,11 @@ impl Serialize for Bytes {
 pub struct Span(pub Duration);
 
 impl Span {
+    /// The longest duration pier accepts: every consumer of a duration (Go's `time.Duration` in
+    /// nats-server's configuration, JetStream's API, pier's own deadlines) carries nanoseconds in
+    /// a signed 64-bit integer, about 292 years.
+    pub const MAX: Duration = Duration::from_nanos(i64::MAX as u64);
+
     pub fn get(self) -> Duration {
         self.0
     }
@@ -125,9 +130,16 @@ impl FromStr for Span {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        humantime::parse_duration(s.trim()).map(Span).map_err(|e| {
+        let d = humantime::parse_duration(s.trim()).map_err(|e| {
             format!("invalid duration {s:?} ({e}); write e.g. \"500ms\", \"30s\", \"2m\" or \"7d\"")
-        })
+        })?;
+        if d > Span::MAX {
+            return Err(format!(
+                "duration {s:?} is longer than nats-server and JetStream can carry (at most \
+                 about 292 years: nanoseconds in a signed 64-bit integer)"
+            ));
+        }
+        Ok(Span(d))
     }
 }
 
@@ -185,5 +197,14 @@ mod tests {
         assert_eq!("1h 30m 5s".parse::<Span>().unwrap().to_go(), "1h30m5s");
         assert_eq!("500ms".parse::<Span>().unwrap().to_go(), "500ms");
         assert_eq!(go_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn durations_fit_in_signed_nanoseconds() {
+        let err = "600years".parse::<Span>().unwrap_err();
+        assert!(err.contains("longer than"), "{err}");
+        assert!("292years".parse::<Span>().is_ok());
+        assert!("293years".parse::<Span>().is_err());
+        assert_eq!(Span(Span::MAX).to_go(), "9223372036854775807ns");
     }
 }

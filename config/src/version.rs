@@ -19,12 +19,16 @@ pub enum Feature {
     SyncInterval,
     /// Consumers with several `filter_subjects`.
     MultipleFilterSubjects,
+    /// Pull consumers with `ack_policy = "none"` (older servers require acks on pull consumers).
+    PullWithoutAck,
 }
 
 impl Feature {
     pub fn since(self) -> ServerVersion {
         match self {
-            Feature::SyncInterval | Feature::MultipleFilterSubjects => ServerVersion::new(2, 10, 0),
+            Feature::SyncInterval | Feature::MultipleFilterSubjects | Feature::PullWithoutAck => {
+                ServerVersion::new(2, 10, 0)
+            }
         }
     }
 
@@ -32,6 +36,7 @@ impl Feature {
         match self {
             Feature::SyncInterval => "jetstream.sync (nats-server's sync_interval)",
             Feature::MultipleFilterSubjects => "several filter_subjects on one consumer",
+            Feature::PullWithoutAck => "a pull consumer with ack_policy = \"none\"",
         }
     }
 }

@@ -3,16 +3,20 @@
 //! Every change is "write this content to this file" — sysfs, procfs and /etc alike — so the
 //! dry run prints exactly what `apply` does, as a shell script. Originals are saved once, before
 //! the first change, and never overwritten.
+//!
+//! Every change is derived from host facts ([`crate::facts`]) that parsed; a fact that is missing
+//! or unparseable stops the plan with an error naming the file, never a guess.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use pier_config::{Config, CpuSet};
 
-use crate::checks::irq::{read_irqs, IRQBALANCE_FILES};
-use crate::checks::{nats_cores, processes, Topology};
-use crate::facts::{self, env_file};
+use crate::facts::cpus::{nats_cores, Topology};
+use crate::facts::process::processes;
+use crate::facts::{self, interrupts, irqbalance};
 use crate::host::{Host, HostError};
 use crate::targets::SYSCTLS;
 
@@ -110,22 +114,18 @@ fn sysctls(host: &Host, out: &mut Vec<Change>) -> Result<(), HostError> {
         String::from("# Written by pier-tuner apply: sysctls for a low-latency NATS node.\n");
     let mut live = Vec::new();
     for sysctl in SYSCTLS {
-        let current = host.read_optional(sysctl.path())?;
-        let value = sysctl.desired(current.as_deref());
+        let current = sysctl.read(host)?;
+        let value = sysctl.desired(&current);
         let _ = writeln!(drop_in, "# {}\n{} = {value}", sysctl.why, sysctl.key);
-        if let Some(current) = current {
-            if sysctl.satisfied(&current) != Ok(true) {
-                live.push(Change {
-                    path: sysctl.path(),
-                    content: format!("{value}\n"),
-                    why: format!(
-                        "{} = {value} now (was {}): {}",
-                        sysctl.key,
-                        current.split_whitespace().collect::<Vec<_>>().join(" "),
-                        sysctl.why
-                    ),
-                });
-            }
+        if !sysctl.satisfied(&current) {
+            live.push(Change {
+                path: sysctl.path(),
+                content: format!("{value}\n"),
+                why: format!(
+                    "{} = {value} now (was {current}): {}",
+                    sysctl.key, sysctl.why
+                ),
+            });
         }
     }
     if host.read_optional(SYSCTL_DROP_IN)?.as_deref() != Some(drop_in.as_str()) {
@@ -145,7 +145,7 @@ fn irqs(
     housekeeping: &CpuSet,
     out: &mut Vec<Change>,
 ) -> Result<(), HostError> {
-    for irq in read_irqs(host)? {
+    for irq in interrupts::read(host)? {
         if !irq.requested.intersection(set).is_empty() {
             out.push(Change {
                 path: format!("/proc/irq/{}/smp_affinity_list", irq.irq.irq),
@@ -161,28 +161,28 @@ fn irqs(
 }
 
 fn irqbalance(host: &Host, set: &CpuSet, out: &mut Vec<Change>) -> Result<(), HostError> {
-    let mut file = None;
-    for candidate in IRQBALANCE_FILES {
-        if let Some(text) = host.read_optional(candidate)? {
-            file = Some((*candidate, text));
-            break;
-        }
-    }
     let running = processes(host)?
         .iter()
         .any(|p| p.status.name == "irqbalance");
-    let (path, text) = match file {
+    let (path, text) = match irqbalance::settings(host)? {
         Some(found) => found,
-        None if running => (IRQBALANCE_FILES[0], String::new()),
+        None if running => (irqbalance::FILES[0], String::new()),
         None => return Ok(()),
     };
-    let new = env_file::with_value(&text, "IRQBALANCE_BANNED_CPULIST", &set.to_string());
-    let new = env_file::with_value(&new, "IRQBALANCE_BANNED_CPUS", &set.to_mask());
+    let installed = irqbalance::installed(host)?;
+    let version = installed.as_ref().map(|i| i.version);
+    let new = irqbalance::with_banned(&text, set, version);
     if new != text {
+        let keys = irqbalance::keys_written(version);
+        let release = installed.map_or("release unknown".to_owned(), |i| {
+            format!("{} per {}", i.version, i.source)
+        });
         out.push(Change {
             path: path.to_owned(),
             content: new,
-            why: format!("irqbalance must not move interrupts onto {set} (restart irqbalance to take effect)"),
+            why: format!(
+                "irqbalance must not move interrupts onto {set}: {keys} for irqbalance {release} (restart irqbalance to take effect)"
+            ),
         });
     }
     Ok(())
@@ -191,13 +191,23 @@ fn irqbalance(host: &Host, set: &CpuSet, out: &mut Vec<Change>) -> Result<(), Ho
 /// The originals of every file pier has touched, with the plan's files added: entries already
 /// saved are never replaced, so the file always holds the state before pier first changed each
 /// one. `null` for files that did not exist.
+///
+/// An originals file that exists but cannot be read or parsed stops everything: it is the only
+/// record of the host before pier, and replacing it would record already-tuned values.
 pub fn originals(host: &Host, changes: &[Change]) -> Result<String, HostError> {
-    let saved = host.read_optional(ORIGINALS)?;
-    let mut files: BTreeMap<String, Option<String>> = saved
-        .as_deref()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-        .and_then(|json| serde_json::from_value(json["files"].clone()).ok())
-        .unwrap_or_default();
+    let mut files = match host.read_optional(ORIGINALS)? {
+        None => BTreeMap::new(),
+        Some(text) => {
+            serde_json::from_str::<Originals>(&text)
+                .map_err(|e| {
+                    HostError::parse(
+                        host.path(ORIGINALS),
+                        format!("{e} (the record of the host before pier; fix or move it by hand)"),
+                    )
+                })?
+                .files
+        }
+    };
     for change in changes {
         files
             .entry(change.path.clone())
@@ -205,6 +215,12 @@ pub fn originals(host: &Host, changes: &[Change]) -> Result<String, HostError> {
     }
     let json = serde_json::json!({ "files": files });
     Ok(serde_json::to_string_pretty(&json).unwrap_or_default() + "\n")
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Originals {
+    files: BTreeMap<String, Option<String>>,
 }
 
 pub struct Outcome {
@@ -223,7 +239,7 @@ pub fn apply(host: &Host, changes: &[Change]) -> Result<Outcome, ApplyError> {
     let originals_path = host.path(ORIGINALS);
     let text = originals(host, changes)?;
     if host.read_optional(ORIGINALS)?.as_deref() != Some(text.as_str()) {
-        write(&originals_path, &text, true)?;
+        write_atomically(&originals_path, &text)?;
         lines.push(format!("saved originals to {}", originals_path.display()));
     }
     let mut failures = 0;
@@ -245,7 +261,25 @@ pub fn apply(host: &Host, changes: &[Change]) -> Result<Outcome, ApplyError> {
     Ok(Outcome { lines, failures })
 }
 
-fn write(path: &std::path::Path, content: &str, create_dirs: bool) -> Result<(), ApplyError> {
+/// Writes a whole file so that a crash leaves either the old or the new content: a temporary
+/// file in the same directory, fsynced, renamed over the target, and the directory fsynced.
+fn write_atomically(path: &Path, content: &str) -> Result<(), ApplyError> {
+    let err = |source| ApplyError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    temp.write_all(content.as_bytes()).map_err(err)?;
+    temp.as_file().sync_all().map_err(err)?;
+    temp.persist(path).map_err(|e| err(e.error))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(err)
+}
+
+fn write(path: &Path, content: &str, create_dirs: bool) -> Result<(), ApplyError> {
     let err = |source| ApplyError::Write {
         path: path.to_owned(),
         source,
@@ -258,9 +292,45 @@ fn write(path: &std::path::Path, content: &str, create_dirs: bool) -> Result<(),
     std::fs::write(path, content).map_err(err)
 }
 
-/// Single-quotes a word for sh.
+/// Quotes a word for sh so that nothing in it is interpreted: single quotes, each `'` written
+/// as `'\''`. Inside single quotes sh takes every byte literally (newlines, `$`, backticks and
+/// control bytes included) except NUL, which no sh word can hold; see [`write_command`].
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A comment line: control characters (a newline would end the comment) are shown escaped.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The command writing `content` byte for byte: `printf '%s' 'CONTENT'`, whose argument sh never
+/// interprets. Content with a NUL byte instead goes in printf's format as octal escapes
+/// (`\ooo` for every byte but letters and digits), which printf turns back into the bytes.
+fn write_command(content: &str, path: &str) -> String {
+    if content.contains('\0') {
+        let escaped: String = content
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    char::from(b).to_string()
+                } else {
+                    format!("\\{b:03o}")
+                }
+            })
+            .collect();
+        format!("printf '{escaped}' > {}", quote(path))
+    } else {
+        format!("printf '%s' {} > {}", quote(content), quote(path))
+    }
 }
 
 /// The dry run: a script doing what `apply` would, one command per change with its reason.
@@ -269,7 +339,7 @@ pub fn script(host: &Host, changes: &[Change]) -> Result<String, HostError> {
     let _ = writeln!(
         s,
         "# pier-tuner apply --dry-run for root {}: {} changes",
-        host.root().display(),
+        comment(&host.root().display().to_string()),
         changes.len()
     );
     s.push_str("set -e\n");
@@ -289,42 +359,50 @@ pub fn script(host: &Host, changes: &[Change]) -> Result<String, HostError> {
     );
     let _ = writeln!(
         s,
-        "cat > {p} <<'PIER_EOF'\n{}PIER_EOF",
-        originals(host, changes)?,
-        p = quote(&originals_path.display().to_string())
+        "{}",
+        write_command(
+            &originals(host, changes)?,
+            &originals_path.display().to_string()
+        )
     );
     for change in changes {
-        let path = host.path(&change.path).display().to_string();
-        let _ = writeln!(s, "\n# {}", change.why.replace('\n', " "));
+        let path = host.path(&change.path);
+        let _ = writeln!(s, "\n# {}", comment(&change.why));
         if change.path.starts_with("/etc/") {
-            if let Some(parent) = host.path(&change.path).parent() {
+            if let Some(parent) = path.parent() {
                 let _ = writeln!(s, "mkdir -p {}", quote(&parent.display().to_string()));
             }
         }
-        if change.content.trim_end_matches('\n').contains('\n') || change.path.starts_with("/etc/")
-        {
+        let _ = write!(
+            s,
+            "{}",
+            write_command(&change.content, &path.display().to_string())
+        );
+        if change.is_irq() {
             let _ = write!(
                 s,
-                "cat > {} <<'PIER_EOF'\n{}PIER_EOF\n",
-                quote(&path),
-                change.content
+                " || echo {} >&2",
+                quote(&format!("{}: {KERNEL_MANAGED}", change.path))
             );
-        } else {
-            let _ = write!(
-                s,
-                "printf '%s\\n' {} > {}",
-                quote(change.content.trim_end()),
-                quote(&path)
-            );
-            if change.is_irq() {
-                let _ = write!(
-                    s,
-                    " || echo {} >&2",
-                    quote(&format!("{}: {KERNEL_MANAGED}", change.path))
-                );
-            }
-            s.push('\n');
         }
+        s.push('\n');
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_content_is_never_interpreted() {
+        let hostile =
+            "PIER_EOF\nEOF\n'; touch x; '\n$(touch y)\n`touch z`\n\\\x01\x1b[0m\r\n%s%n\n";
+        let cmd = write_command(hostile, "/tmp/a'b");
+        assert!(cmd.starts_with("printf '%s' '"), "{cmd}");
+        assert!(cmd.ends_with(" > '/tmp/a'\\''b'"), "{cmd}");
+        let nul = write_command("a\0%b'\n", "/f");
+        assert_eq!(nul, "printf 'a\\000\\045b\\047\\012' > '/f'");
+        assert_eq!(comment("a\nb\r"), "a\\nb\\r");
+    }
 }

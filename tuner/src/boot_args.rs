@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use pier_config::{Config, CpuSet};
 
-use crate::checks::{nats_cores, NatsCores, Topology};
+use crate::facts::cpus::{nats_cores, NatsCores, Topology};
 use crate::host::{Host, HostError};
 
 pub const GRUB_DROP_IN: &str = "/etc/default/grub.d/pier.cfg";

@@ -15,7 +15,7 @@ use pier_config::{Config, CpuSet, ServerVersion};
 use crate::checks::{self, Context};
 use crate::host::Host;
 use crate::report::{self, Summary};
-use crate::{apply, boot_args, pin};
+use crate::{apply, boot_args, facts, pin};
 
 /// Check and tune a host for a low-latency pier NATS node.
 ///
@@ -124,7 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Loads pier.toml with the loader `pier-broker` uses, so both reach the same verdict. The
 /// nats-server version it is judged against: the given one, else that of the running server's
 /// binary, else the configured one's — on the live host only: a captured tree's binaries are not
-/// on this machine, so there the version-dependent rules are left to `durability.sync_version`.
+/// on this machine, so there the version-dependent rules are not judged.
 fn load(
     args: &ConfigArgs,
     given: Option<ServerVersion>,
@@ -149,7 +149,7 @@ fn load(
 
 /// The executables of the nats-servers running on the live host.
 fn running_servers(host: &Host) -> Vec<PathBuf> {
-    checks::processes(host)
+    facts::process::processes(host)
         .unwrap_or_default()
         .into_iter()
         .filter(|p| p.status.name == "nats-server")

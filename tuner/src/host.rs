@@ -4,14 +4,22 @@
 //! Parsing lives in [`crate::facts`] as pure functions over strings; this module only does I/O and
 //! attaches the path to every error.
 //!
-//! Files are read directly rather than through the procfs crate: most facts here are in /sys,
-//! /etc and /run, which procfs does not cover, and a single reader keeps one root and one error
-//! shape for all of them. The parsers follow procfs's model (pure, tested on captured text).
+//! Files are opened here, never by the procfs crate's own readers (which look at the live /proc
+//! only): most facts are in /sys, /etc and /run, and one reader keeps one root and one error
+//! shape for all of them. Where procfs has a parser that fits, it parses the text read here
+//! (see [`crate::facts`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use pier_config::limited_read::read_regular;
 use pier_config::CpuSet;
+
+/// The most pier reads of one host file. /proc/net/tcp of a node with 100 000 client connections
+/// is about 15 MB; anything larger in a captured tree is not a host file pier should hold in
+/// memory. Only regular files are read (procfs and sysfs files are), so a FIFO or /dev/zero
+/// planted in a captured tree is refused at once instead of blocking or never ending.
+pub const HOST_FILE_LIMIT: u64 = 64 << 20;
 
 /// A host fact that could not be read or understood; always names the file.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +41,12 @@ impl HostError {
             reason: reason.into(),
         }
     }
+}
+
+/// A host file's text: a regular file, at most [`HOST_FILE_LIMIT`] bytes, UTF-8.
+fn read_text(path: &Path) -> io::Result<String> {
+    let bytes = read_regular(path, HOST_FILE_LIMIT)?;
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Reads host files under a root directory.
@@ -64,13 +78,13 @@ impl Host {
 
     pub fn read(&self, logical: impl AsRef<Path>) -> Result<String, HostError> {
         let path = self.path(logical);
-        std::fs::read_to_string(&path).map_err(|source| HostError::Read { path, source })
+        read_text(&path).map_err(|source| HostError::Read { path, source })
     }
 
     /// Like [`Host::read`], but a missing file is `None` (cpufreq in a VM, an absent sysctl).
     pub fn read_optional(&self, logical: impl AsRef<Path>) -> Result<Option<String>, HostError> {
         let path = self.path(logical);
-        match std::fs::read_to_string(&path) {
+        match read_text(&path) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(HostError::Read { path, source }),

@@ -122,6 +122,8 @@ fn pin_thread(
     let before = status.map(|s| s.cpus_allowed);
     let outcome = match i32::try_from(tid) {
         Err(_) => Outcome::Failed("thread id out of range".into()),
+        // nix rather than core_affinity: core_affinity only pins the calling thread, and this
+        // pins every thread of another process by its thread id.
         Ok(raw) => match sched_setaffinity(Pid::from_raw(raw), mask) {
             Ok(()) => Outcome::Pinned,
             Err(Errno::ESRCH) => Outcome::Exited,

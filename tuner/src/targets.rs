@@ -1,6 +1,7 @@
 //! The sysctl values pier wants, shared by `check` (limits, power) and `apply`.
 
 use crate::facts;
+use crate::host::{Host, HostError};
 
 /// Socket buffers large enough for a route or a fast publisher to keep a 10 Gb/s link busy.
 pub const BUFFER_MAX: u64 = 16 * 1024 * 1024;
@@ -72,6 +73,22 @@ pub const SYSCTLS: &[Sysctl] = &[
     },
 ];
 
+/// A sysctl's value as read: one number, or a `min default max` triple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    One(u64),
+    Triple([u64; 3]),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::One(n) => write!(f, "{n}"),
+            Value::Triple([a, b, c]) => write!(f, "{a} {b} {c}"),
+        }
+    }
+}
+
 impl Sysctl {
     /// `/proc/sys/net/core/somaxconn`.
     pub fn path(&self) -> String {
@@ -86,35 +103,49 @@ impl Sysctl {
         }
     }
 
-    /// Whether the current text meets the target.
-    pub fn satisfied(&self, current: &str) -> Result<bool, String> {
-        Ok(match self.want {
-            Want::AtMost(n) => facts::integer(current)? <= n,
-            Want::AtLeast(n) => facts::integer(current)? >= n,
-            Want::MaxAtLeast { max, .. } => {
-                let values = facts::integers(current)?;
-                values.get(2).ok_or("expected three numbers")? >= &max
-            }
-        })
+    /// Parses the file's text: exactly one number, or exactly three for a triple.
+    pub fn parse(&self, text: &str) -> Result<Value, String> {
+        match self.want {
+            Want::AtMost(_) | Want::AtLeast(_) => facts::integer(text).map(Value::One),
+            Want::MaxAtLeast { .. } => match facts::integers(text)?[..] {
+                [min, default, max] => Ok(Value::Triple([min, default, max])),
+                _ => Err(format!(
+                    "{:?} is not three numbers (min default max)",
+                    text.trim()
+                )),
+            },
+        }
+    }
+
+    /// The current value on the host; a missing or unparseable file is an error naming it.
+    pub fn read(&self, host: &Host) -> Result<Value, HostError> {
+        host.parse(self.path(), |text| self.parse(text))
+    }
+
+    /// Whether the current value meets the target.
+    pub fn satisfied(&self, current: &Value) -> bool {
+        match (self.want, current) {
+            (Want::AtMost(n), Value::One(v)) => *v <= n,
+            (Want::AtLeast(n), Value::One(v)) => *v >= n,
+            (Want::MaxAtLeast { max, .. }, Value::Triple([_, _, v])) => *v >= max,
+            _ => false,
+        }
     }
 
     /// The value to set: the current one when it already meets the target (never lower a
-    /// higher limit), else the target, keeping the other fields of a triple.
-    pub fn desired(&self, current: Option<&str>) -> String {
-        if let Some(current) = current {
-            if self.satisfied(current) == Ok(true) {
-                return current.split_whitespace().collect::<Vec<_>>().join(" ");
-            }
+    /// higher limit), else the target, keeping the other fields of a triple. Derived only from a
+    /// value that parsed.
+    pub fn desired(&self, current: &Value) -> Value {
+        if self.satisfied(current) {
+            return *current;
         }
-        match self.want {
-            Want::AtMost(n) | Want::AtLeast(n) => n.to_string(),
-            Want::MaxAtLeast { min, default, max } => {
-                let old = current
-                    .and_then(|c| facts::integers(c).ok())
-                    .unwrap_or_default();
-                let min = old.first().copied().unwrap_or(min);
-                let default = old.get(1).copied().unwrap_or(default);
-                format!("{min} {default} {max}")
+        match (self.want, current) {
+            (Want::AtMost(n) | Want::AtLeast(n), _) => Value::One(n),
+            (Want::MaxAtLeast { max, .. }, Value::Triple([min, default, _])) => {
+                Value::Triple([*min, *default, max])
+            }
+            (Want::MaxAtLeast { min, default, max }, Value::One(_)) => {
+                Value::Triple([min, default, max])
             }
         }
     }
@@ -131,15 +162,38 @@ mod tests {
     #[test]
     fn never_lowers_a_higher_value() {
         let somaxconn = sysctl("net.core.somaxconn").unwrap();
-        assert_eq!(somaxconn.desired(Some("65535\n")), "65535");
-        assert_eq!(somaxconn.desired(Some("128\n")), "4096");
-        let rmem = sysctl("net.ipv4.tcp_rmem").unwrap();
-        assert_eq!(rmem.satisfied("4096 131072 6291456"), Ok(false));
+        let parse = |s: &Sysctl, t: &str| s.parse(t).unwrap();
         assert_eq!(
-            rmem.desired(Some("4096\t87380\t6291456\n")),
+            somaxconn.desired(&parse(somaxconn, "65535\n")),
+            Value::One(65535)
+        );
+        assert_eq!(
+            somaxconn.desired(&parse(somaxconn, "128\n")),
+            Value::One(4096)
+        );
+        let rmem = sysctl("net.ipv4.tcp_rmem").unwrap();
+        assert!(!rmem.satisfied(&parse(rmem, "4096 131072 6291456")));
+        assert_eq!(
+            rmem.desired(&parse(rmem, "4096\t87380\t6291456\n"))
+                .to_string(),
             "4096 87380 16777216"
         );
-        assert_eq!(sysctl("vm.swappiness").unwrap().desired(Some("60")), "10");
+        let swappiness = sysctl("vm.swappiness").unwrap();
+        assert_eq!(swappiness.desired(&parse(swappiness, "60")), Value::One(10));
         assert_eq!(somaxconn.path(), "/proc/sys/net/core/somaxconn");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_parse() {
+        let rmem = sysctl("net.ipv4.tcp_rmem").unwrap();
+        for bad in ["1 2", "1 2 3 4", "", "a b c", "99999999999999999999 1 1"] {
+            assert!(rmem.parse(bad).is_err(), "{bad:?}");
+        }
+        let somaxconn = sysctl("net.core.somaxconn").unwrap();
+        assert!(somaxconn.parse("1 2").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        let err = rmem.read(&host).unwrap_err().to_string();
+        assert!(err.contains("proc/sys/net/ipv4/tcp_rmem"), "{err}");
     }
 }

@@ -32,7 +32,6 @@ fn tuned_host_passes() {
             ("storage.noatime", "pass"),
             ("storage.own_mount", "pass"),
             ("storage.free_space", "skip"),
-            ("durability.sync_version", "skip"),
             ("clock.sync", "pass"),
             ("routes.listen.client", "pass"),
             ("routes.listen.cluster", "pass"),
@@ -67,7 +66,6 @@ fn seed_host_has_isolated_cores_and_an_unpinned_server() {
             ("cpu.isolcpus", "pass"),
             ("pinning.threads", "fail"),
             ("durability.sync_replicas", "warn"),
-            ("durability.sync_version", "pass"),
         ],
     );
     let json = run.json();
@@ -126,7 +124,8 @@ fn interrupts_on_isolated_cores_fail() {
         &run,
         &[
             ("irq.isolated", "fail"),
-            ("irq.irqbalance", "fail"),
+            // No key set: irqbalance (since 1.1) bans the kernel's isolated cores itself.
+            ("irq.irqbalance", "pass"),
             ("cpu.irqaffinity", "warn"),
         ],
     );
@@ -152,12 +151,19 @@ fn warnings_fail_only_when_denied() {
 fn old_server_with_sync_fails() {
     // The same verdict as `pier-broker validate --server-version 2.9.10`: pier.toml is invalid
     // for that server, so nothing is checked.
+    // With --format json, the refusal is the JSON document `pier-broker validate` prints.
     let run = check_fixture("tuned", &["--server-version", "2.9.10"]);
     run.expect_code(1);
-    assert!(run.stderr().contains("jetstream.sync"), "{}", run.context());
-    assert!(run.stdout().is_empty(), "{}", run.context());
+    let report = run.json();
+    assert_eq!(report["valid"], false, "{}", run.context());
+    assert_eq!(
+        report["errors"][0]["key"],
+        "jetstream.sync",
+        "{}",
+        run.context()
+    );
     let run = check_fixture("tuned", &["--server-version", "2.15.1"]);
-    assert_eq!(status(&run, "durability.sync_version"), "pass");
+    assert_eq!(status(&run, "durability.sync_replicas"), "pass");
 }
 
 #[test]
@@ -389,4 +395,230 @@ fn an_unreadable_fact_is_an_error_naming_the_file() {
         "{observed:?}"
     );
     assert_eq!(json["summary"]["error"], 2);
+}
+
+/// Each missing or unparseable host file turns the checks needing it into errors that name the
+/// file actually read; none of them passes, and nothing panics on huge numbers.
+#[test]
+fn missing_or_hostile_host_files_are_errors_never_passes() {
+    let cases: &[(&str, Option<&str>, &[&str])] = &[
+        (
+            "proc/net/tcp",
+            None,
+            &[
+                "routes.listen.client",
+                "routes.listen.monitor",
+                "routes.listen.cluster",
+            ],
+        ),
+        (
+            "proc/net/tcp",
+            Some("  sl local\n 0: zz:zz\n"),
+            &["routes.listen.client"],
+        ),
+        (
+            "proc/meminfo",
+            Some("MemTotal: 18446744073709551615 kB\n"),
+            &["memory.gomemlimit"],
+        ),
+        (
+            "proc/sys/net/ipv4/tcp_rmem",
+            Some("1 2\n"),
+            &["limits.tcp_rmem"],
+        ),
+        ("proc/sys/net/core/somaxconn", None, &["limits.somaxconn"]),
+        (
+            "proc/sys/vm/swappiness",
+            Some("lots\n"),
+            &["power.swappiness"],
+        ),
+        (
+            "proc/1234/status",
+            Some("Name:\tnats-server\nCpus_allowed_list:\t9-1\n"),
+            &[
+                "pinning.threads",
+                "pinning.others",
+                "limits.nofile",
+                "routes.listen.client",
+            ],
+        ),
+        (
+            "proc/self/mountinfo",
+            Some("1 2 3\n"),
+            &["storage.filesystem", "storage.local"],
+        ),
+    ];
+    for (file, content, ids) in cases {
+        let dir = tuned_copy();
+        let root = dir.path();
+        let path = root.join(file);
+        match content {
+            Some(text) => std::fs::write(&path, text).unwrap(),
+            None => std::fs::remove_file(&path).unwrap(),
+        }
+        if *file == "proc/self/mountinfo" {
+            // The fallback is read last, so it is the file the error names.
+            std::fs::write(root.join("proc/1/mountinfo"), "1 2 3\n").unwrap();
+        }
+        let run = common::check_root(root, &[]);
+        assert_eq!(run.code(), 1, "{file}: {content:?}\n{}", run.context());
+        let json = run.json();
+        for id in *ids {
+            let check = json["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == *id)
+                .unwrap_or_else(|| panic!("{file}: no {id}\n{}", run.context()));
+            assert_eq!(
+                check["status"],
+                "error",
+                "{file}: {check}\n{}",
+                run.context()
+            );
+            let named = if *file == "proc/self/mountinfo" {
+                root.join("proc/1/mountinfo")
+            } else {
+                path.clone()
+            };
+            let observed = check["observed"].as_str().unwrap();
+            assert!(
+                observed.contains(&named.display().to_string()),
+                "{file}: {id} should name {}: {observed}",
+                named.display()
+            );
+        }
+    }
+}
+
+/// A FIFO (no writer: an open would wait forever) and /dev/zero (never ends) planted in a captured
+/// tree: `check` ends promptly and reports errors naming the files.
+#[test]
+fn a_fifo_or_dev_zero_in_the_tree_is_an_error_not_a_hang() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    let fifo = root.join("proc/meminfo");
+    std::fs::remove_file(&fifo).unwrap();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let zero = root.join("proc/sys/vm/swappiness");
+    std::fs::remove_file(&zero).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+
+    let config = root.join("pier.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pier-tuner"))
+        .args(["check", "--format", "json", "--offline", "--root"])
+        .arg(root)
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("pier-tuner check hangs on a FIFO or /dev/zero in the tree");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for (id, file) in [("memory.gomemlimit", &fifo), ("power.swappiness", &zero)] {
+        let check = json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {json}"));
+        assert_eq!(check["status"], "error", "{check}");
+        assert!(
+            check["observed"]
+                .as_str()
+                .unwrap()
+                .contains(&file.display().to_string()),
+            "{check}"
+        );
+    }
+}
+
+/// Every id a check can emit belongs to a declared spec, carries its title, and every spec is
+/// documented in docs/tuning.md.
+#[test]
+fn every_emitted_check_id_is_declared_and_documented() {
+    use pier_tuner::checks::{spec_of, SPECS};
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/tuning.md"),
+    )
+    .unwrap();
+    for spec in SPECS.iter().flat_map(|s| s.iter()) {
+        assert!(
+            docs.contains(&spec.documented_as()),
+            "{} is not documented in docs/tuning.md",
+            spec.documented_as()
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for host in ["tuned", "seed", "rotational", "nfs", "irq-noisy", "wide"] {
+        let run = check_fixture(host, &[]);
+        for check in run.json()["checks"].as_array().unwrap() {
+            let id = check["id"].as_str().unwrap();
+            let spec = spec_of(id).unwrap_or_else(|| panic!("{id} has no spec"));
+            if !spec.family {
+                assert_eq!(check["title"], spec.title, "{id}");
+            }
+            seen.insert(spec.id);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&fixture("tuned"), dir.path());
+    std::fs::remove_file(dir.path().join("sys/devices/system/cpu/online")).unwrap();
+    // A single node without a cluster: routes.peers reports that.
+    let config = std::fs::read_to_string(dir.path().join("pier.toml")).unwrap();
+    let no_cluster = format!(
+        "[node]\nname = \"nats-node-1\"\n\n{}",
+        &config[config.find("[jetstream]").unwrap()..]
+    )
+    .replace("replicas = 3", "replicas = 1");
+    std::fs::write(dir.path().join("pier.toml"), no_cluster).unwrap();
+    let run = common::check_root(dir.path(), &[]);
+    for check in run.json()["checks"].as_array().unwrap() {
+        let id = check["id"].as_str().unwrap();
+        seen.insert(spec_of(id).unwrap_or_else(|| panic!("{id} has no spec")).id);
+    }
+    let all: std::collections::BTreeSet<_> =
+        SPECS.iter().flat_map(|s| s.iter()).map(|s| s.id).collect();
+    assert_eq!(seen, all, "every spec is emitted by some fixture");
+}
+
+#[test]
+fn irqbalance_without_a_ban_on_a_host_isolating_nothing_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&fixture("irq-noisy"), dir.path());
+    for file in ["isolated", "nohz_full"] {
+        std::fs::write(dir.path().join("sys/devices/system/cpu").join(file), "\n").unwrap();
+    }
+    let run = common::check_root(dir.path(), &[]);
+    assert_eq!(status(&run, "irq.irqbalance"), "fail", "{}", run.context());
+}
+
+#[test]
+fn a_64_cpu_mask_irqbalance_cannot_parse_bans_nothing() {
+    let run = check_fixture("wide", &[]);
+    run.expect_code(1);
+    assert_statuses(&run, &[("irq.irqbalance", "fail")]);
+    let json = run.json();
+    let check = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "irq.irqbalance")
+        .unwrap();
+    let observed = check["observed"].as_str().unwrap();
+    assert!(
+        observed.contains("1.9.2")
+            && observed.contains("IRQBALANCE_BANNED_CPUS")
+            && observed.contains("cannot parse")
+            && observed.contains("bans nothing"),
+        "{observed}"
+    );
 }

@@ -84,6 +84,9 @@ pub struct BenchArgs {
     /// Outstanding JetStream publish acks per publisher.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub ack_window: usize,
+    /// Threads the clients run on (1: every client on one thread).
+    #[arg(long, value_name = "N", default_value_t = crate::DEFAULT_THREADS)]
+    pub threads: usize,
     /// Output format (JSON keys are documented in docs/benchmarks.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -120,6 +123,7 @@ impl BenchArgs {
             consumer: self.consumer.clone(),
             replicas: self.replicas,
             ack_window: self.ack_window,
+            threads: self.threads,
             progress: std::io::stderr().is_terminal(),
             ..defaults
         }

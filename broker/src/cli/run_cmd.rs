@@ -5,9 +5,6 @@ use std::process::ExitCode;
 use super::{exit, RunArgs};
 use crate::supervise::{self, Outcome, SuperviseError};
 
-/// nats-server exited without being asked to: systemd's Restart= takes over.
-pub const SERVER_DIED: u8 = 3;
-
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let prepared = match supervise::prepare(&args.config.config, args.config.server_choice()) {
         Ok(prepared) => prepared,
@@ -24,7 +21,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match outcome {
         Ok(Outcome::Stopped) => Ok(ExitCode::from(exit::OK)),
-        Ok(Outcome::ServerDied(_)) => Ok(ExitCode::from(SERVER_DIED)),
+        Ok(Outcome::ServerDied(_)) => Ok(ExitCode::from(exit::SERVER_EXITED)),
         Err(e) => Ok(failed(&e)),
     }
 }

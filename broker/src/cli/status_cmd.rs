@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{exit, valid_config, Format, StatusArgs};
-use crate::monitor::{summarize, Monitor, NodeView};
+use crate::monitor::{printable, summarize, Monitor, MonitorError, NodeView};
 
 /// How long one monitoring request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,19 +25,20 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         config.node.monitor_listen,
         REQUEST_TIMEOUT.min(Duration::from_secs(args.timeout.max(1))),
     );
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    // None: a --timeout beyond what the clock can represent waits for good.
+    let deadline = Instant::now().checked_add(Duration::from_secs(args.timeout));
     let jetstream = config.jetstream.enabled;
 
     let (view, error) = loop {
         let (view, error) = match monitor.snapshot(true) {
             Ok(snapshot) => (Some(summarize(&snapshot, &expected)), None),
-            Err(e) => (None, Some(e.to_string())),
+            Err(e) => (None, Some(e)),
         };
         let done = match &view {
             Some(view) => !args.wait_cluster || view.cluster_formed(jetstream),
             None => !args.wait_cluster,
         };
-        if done || Instant::now() >= deadline {
+        if done || deadline.is_some_and(|d| Instant::now() >= d) {
             break (view, error);
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -50,7 +51,8 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             let report = json!({
                 "monitor": monitor.base_url(),
                 "reachable": view.is_some(),
-                "error": error,
+                "error": error.as_ref().map(ToString::to_string),
+                "not_a_nats_server": matches!(error, Some(MonitorError::NotNatsServer { .. })),
                 "cluster_formed": formed,
                 "node": view,
             });
@@ -59,12 +61,17 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         }
         Format::Text => match &view {
             Some(view) => write_text(&mut out, view, formed)?,
-            None => writeln!(
-                out,
-                "x nats-server not reachable at {}: {}",
-                monitor.base_url(),
-                error.as_deref().unwrap_or("no answer")
-            )?,
+            None => match &error {
+                Some(e @ MonitorError::NotNatsServer { .. }) => {
+                    writeln!(out, "x {}", printable(&e.to_string()))?
+                }
+                _ => writeln!(
+                    out,
+                    "x nats-server not reachable at {}: {}",
+                    monitor.base_url(),
+                    printable(&error.map_or("no answer".to_owned(), |e| e.to_string()))
+                )?,
+            },
         },
     }
     let code = match (&view, args.wait_cluster) {

@@ -1,5 +1,10 @@
 //! A blocking HTTP/1.1 client for the monitoring port. Blocking on purpose: calls are rare, local
 //! and short, and async callers run them on tokio's blocking pool.
+//!
+//! Nothing read from the port is trusted: whatever listens there may not be nats-server (another
+//! process took the port, a proxy, a test double). Every call is time-limited end to end (a
+//! trickling body included), the body is size-capped, redirects are not followed, and an answer
+//! lacking what nats-server always sends is refused as "not a nats-server".
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,8 +12,15 @@ use std::time::Duration;
 use pier_config::model::local_address;
 use serde::de::DeserializeOwned;
 
-use super::model::{Health, Jsz, Routez, Varz};
+use super::model::{Answer, Health, Jsz, Routez, Varz};
+use super::printable::printable_capped;
 use super::summary::Snapshot;
+
+/// The largest answer read. `/jsz` with stream and consumer details is a few KiB per stream;
+/// an appliance carries a handful of streams, so this leaves room for thousands.
+pub const MAX_BODY: u64 = 8 * 1024 * 1024;
+/// How much of an unexpected body an error quotes.
+const QUOTED: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -30,6 +42,8 @@ pub enum MonitorError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("GET {url}: not a nats-server: {reason}")]
+    NotNatsServer { url: String, reason: String },
 }
 
 /// Client for one nats-server's monitoring listener.
@@ -37,24 +51,35 @@ pub enum MonitorError {
 pub struct Monitor {
     base: String,
     agent: ureq::Agent,
+    timeout: Duration,
 }
 
 impl Monitor {
     /// `listen` is the configured `monitor_listen`; a wildcard address is reached on loopback.
+    /// `timeout` bounds each call from connect to the last byte of the body.
     pub fn new(listen: SocketAddr, timeout: Duration) -> Self {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
+            // nats-server never redirects: a redirect is someone else's answer, and following
+            // it would send pier's requests to an address the configuration never named.
+            .max_redirects(0)
             .max_idle_connections(0)
             .build();
         Monitor {
             base: format!("http://{}", local_address(listen)),
             agent: ureq::Agent::new_with_config(config),
+            timeout,
         }
     }
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The local readiness probe: the server runs and JetStream (when configured) is enabled.
@@ -70,13 +95,11 @@ impl Monitor {
     }
 
     pub fn varz(&self) -> Result<Varz, MonitorError> {
-        self.get_json("/varz")
-            .and_then(|(_, v)| parse(self, "/varz", v))
+        self.fetch("/varz").map(|(_, varz)| varz)
     }
 
     pub fn routez(&self) -> Result<Routez, MonitorError> {
-        self.get_json("/routez")
-            .and_then(|(_, v)| parse(self, "/routez", v))
+        self.fetch("/routez").map(|(_, routez)| routez)
     }
 
     /// JetStream, with streams and consumers when `detail` (the account details are cheap for
@@ -87,7 +110,7 @@ impl Monitor {
         } else {
             "/jsz"
         };
-        self.get_json(path).and_then(|(_, v)| parse(self, path, v))
+        self.fetch(path).map(|(_, jsz)| jsz)
     }
 
     /// Everything `status` shows, in one go.
@@ -101,49 +124,58 @@ impl Monitor {
     }
 
     fn health(&self, path: &str) -> Result<Health, MonitorError> {
-        let (status, value) = self.get_json(path)?;
-        let mut health: Health = parse(self, path, value)?;
+        let (status, mut health): (u16, Health) = self.fetch(path)?;
         health.http_status = status;
         Ok(health)
     }
 
-    fn get_json(&self, path: &str) -> Result<(u16, serde_json::Value), MonitorError> {
+    /// GETs `path` and reads the answer as `T`, refusing one nats-server would not give.
+    fn fetch<T: DeserializeOwned + Answer>(&self, path: &str) -> Result<(u16, T), MonitorError> {
         let url = format!("{}{path}", self.base);
-        let mut response = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| MonitorError::Request {
-                url: url.clone(),
-                source: Box::new(e),
-            })?;
+        let request_error = |e| MonitorError::Request {
+            url: url.clone(),
+            source: Box::new(e),
+        };
+        let mut response = self.agent.get(&url).call().map_err(request_error)?;
         let status = response.status().as_u16();
+        if response.status().is_redirection() {
+            let location = response
+                .headers()
+                .get("location")
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+                .unwrap_or_default();
+            return Err(MonitorError::NotNatsServer {
+                url,
+                reason: format!(
+                    "HTTP {status} redirect to {:?}, not followed",
+                    printable_capped(&location, QUOTED)
+                ),
+            });
+        }
         let body = response
             .body_mut()
-            .read_to_string()
-            .map_err(|e| MonitorError::Request {
-                url: url.clone(),
-                source: Box::new(e),
-            })?;
-        match serde_json::from_str(&body) {
-            Ok(value) => Ok((status, value)),
-            Err(_) if status != 200 => Err(MonitorError::Status {
-                url,
-                status,
-                body: body.trim().chars().take(200).collect(),
-            }),
-            Err(source) => Err(MonitorError::Json { url, source }),
-        }
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(request_error)?;
+        let value: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(_) if status != 200 => {
+                return Err(MonitorError::Status {
+                    url,
+                    status,
+                    body: printable_capped(String::from_utf8_lossy(&body).trim(), QUOTED),
+                })
+            }
+            Err(source) => return Err(MonitorError::Json { url, source }),
+        };
+        let answer: T = serde_json::from_value(value).map_err(|source| MonitorError::Json {
+            url: url.clone(),
+            source,
+        })?;
+        answer
+            .vouch()
+            .map_err(|reason| MonitorError::NotNatsServer { url, reason })?;
+        Ok((status, answer))
     }
-}
-
-fn parse<T: DeserializeOwned>(
-    monitor: &Monitor,
-    path: &str,
-    value: serde_json::Value,
-) -> Result<T, MonitorError> {
-    serde_json::from_value(value).map_err(|source| MonitorError::Json {
-        url: format!("{}{path}", monitor.base),
-        source,
-    })
 }

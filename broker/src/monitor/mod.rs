@@ -3,13 +3,15 @@
 
 mod client;
 mod model;
+mod printable;
 mod summary;
 
-pub use client::{Monitor, MonitorError};
+pub use client::{Monitor, MonitorError, MAX_BODY};
 pub use model::{
-    AccountDetail, ConsumerDetail, Health, Jsz, MetaCluster, MetaPeer, RouteInfo, Routez,
+    AccountDetail, Answer, ConsumerDetail, Health, Jsz, MetaCluster, MetaPeer, RouteInfo, Routez,
     SequenceInfo, StreamCluster, StreamDetail, StreamState, Varz,
 };
+pub use printable::{printable, printable_capped};
 pub use summary::{
     summarize, ConsumerView, JetStreamView, NodeView, RoutesView, Snapshot, StreamView,
 };

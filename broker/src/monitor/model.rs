@@ -1,7 +1,31 @@
 //! The parts of nats-server's monitoring answers pier reads. Every field has a default: 2.9 and
-//! 2.15 answer with different fields, and a missing one must not fail a health check.
+//! 2.15 answer with different fields, and a missing one must not fail a health check. What every
+//! version always sends (a server id, a version, a health status) is checked by [`Answer::vouch`]:
+//! without it the endpoint is not a nats-server.
 
 use serde::{Deserialize, Serialize};
+
+/// An answer that can tell whether nats-server gave it.
+pub trait Answer {
+    /// Err(why) when a field nats-server always sends is missing or malformed.
+    fn vouch(&self) -> Result<(), String>;
+}
+
+/// A server id is a public server nkey: 'N' and 55 more base32 characters.
+fn vouch_server_id(id: &str) -> Result<(), String> {
+    let nkey = id.len() == 56
+        && id.starts_with('N')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+    if nkey {
+        Ok(())
+    } else if id.is_empty() {
+        Err("no server_id".to_owned())
+    } else {
+        Err("server_id is not a server nkey".to_owned())
+    }
+}
 
 /// `/healthz`: `{"status":"ok"}` or `{"status":"unavailable","error":"..."}`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -11,6 +35,15 @@ pub struct Health {
     pub error: Option<String>,
     #[serde(skip)]
     pub http_status: u16,
+}
+
+impl Answer for Health {
+    fn vouch(&self) -> Result<(), String> {
+        if self.status.is_empty() {
+            return Err("health answer without a status".to_owned());
+        }
+        Ok(())
+    }
 }
 
 impl Health {
@@ -31,9 +64,28 @@ pub struct Varz {
     pub start: String,
 }
 
+impl Answer for Varz {
+    fn vouch(&self) -> Result<(), String> {
+        vouch_server_id(&self.server_id)?;
+        // "2.15.1", "2.11.0-RC.1": three numbers before any pre-release or build suffix.
+        let core = self.version.split(['-', '+']).next().unwrap_or_default();
+        let parts: Vec<&str> = core.split('.').collect();
+        let semver = parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if semver {
+            Ok(())
+        } else {
+            Err("no server version".to_owned())
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Routez {
+    pub server_id: String,
     pub num_routes: u64,
     pub routes: Vec<RouteInfo>,
 }
@@ -54,6 +106,7 @@ pub struct RouteInfo {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Jsz {
+    pub server_id: String,
     pub disabled: bool,
     pub config: Option<serde_json::Value>,
     pub streams: u64,
@@ -62,6 +115,18 @@ pub struct Jsz {
     pub bytes: u64,
     pub meta_cluster: Option<MetaCluster>,
     pub account_details: Vec<AccountDetail>,
+}
+
+impl Answer for Routez {
+    fn vouch(&self) -> Result<(), String> {
+        vouch_server_id(&self.server_id)
+    }
+}
+
+impl Answer for Jsz {
+    fn vouch(&self) -> Result<(), String> {
+        vouch_server_id(&self.server_id)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -135,4 +200,48 @@ pub struct ConsumerDetail {
 pub struct SequenceInfo {
     pub consumer_seq: u64,
     pub stream_seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let path = format!(
+            "{}/src/monitor/testdata/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn captured_answers_of_both_versions_vouch_for_nats_server() {
+        for version in ["2.9.10", "2.15.1"] {
+            captured::<Varz>(&format!("varz.{version}"))
+                .vouch()
+                .unwrap();
+            captured::<Routez>(&format!("routez.{version}"))
+                .vouch()
+                .unwrap();
+            captured::<Jsz>(&format!("jsz.{version}")).vouch().unwrap();
+            captured::<Health>(&format!("healthz.{version}"))
+                .vouch()
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn versions_are_three_numbers_with_an_optional_suffix() {
+        let varz = |version: &str| Varz {
+            server_id: "NCMPYBPHPVGVOAU5DCD42AAPLTLQRDYMCCDU52TIDKOSZ2OB4XDGYS5T".into(),
+            version: version.into(),
+            ..Varz::default()
+        };
+        for good in ["2.9.10", "2.11.0-RC.1", "2.12.0+build"] {
+            assert!(varz(good).vouch().is_ok(), "{good}");
+        }
+        for bad in ["", "2.9", "2..1", "v2.9.10", "2.9.10.1", "nginx/1.2.3"] {
+            assert!(varz(bad).vouch().is_err(), "{bad}");
+        }
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::model::{Health, Jsz, Routez, Varz};
+use super::printable::printable;
 
 /// The answers of one server's monitoring endpoints at one moment.
 #[derive(Debug, Clone, Default)]
@@ -85,7 +86,9 @@ pub struct ConsumerView {
     pub waiting: u64,
 }
 
-/// Builds the view of one node; `expected_peers` are the names this node routes to.
+/// Builds the view of one node; `expected_peers` are the names this node routes to. Every string
+/// read from the server is made [`printable`] here, so no view of it (text, JSON, STATUS=) can
+/// carry a control character.
 pub fn summarize(snapshot: &Snapshot, expected_peers: &[String]) -> NodeView {
     let routes = routes_view(&snapshot.routez, expected_peers);
     let jsz = &snapshot.jsz;
@@ -93,15 +96,16 @@ pub fn summarize(snapshot: &Snapshot, expected_peers: &[String]) -> NodeView {
     let jetstream = JetStreamView {
         enabled: !jsz.disabled && jsz.config.is_some(),
         meta_leader: meta
-            .and_then(|m| m.leader.clone())
-            .filter(|l| !l.is_empty()),
+            .and_then(|m| m.leader.as_deref())
+            .filter(|l| !l.is_empty())
+            .map(text),
         cluster_size: meta.map_or(0, |m| m.cluster_size),
         peers: meta
             .map(|m| {
                 m.replicas
                     .iter()
                     .map(|p| MetaPeerView {
-                        name: p.name.clone(),
+                        name: text(&p.name),
                         current: p.current,
                         offline: p.offline,
                         active_ms: p.active / 1_000_000,
@@ -119,9 +123,13 @@ pub fn summarize(snapshot: &Snapshot, expected_peers: &[String]) -> NodeView {
         .iter()
         .flat_map(|account| {
             account.stream_detail.iter().map(move |s| StreamView {
-                account: account.name.clone(),
-                name: s.name.clone(),
-                leader: s.cluster.as_ref().and_then(|c| c.leader.clone()),
+                account: text(&account.name),
+                name: text(&s.name),
+                leader: s
+                    .cluster
+                    .as_ref()
+                    .and_then(|c| c.leader.as_deref())
+                    .map(text),
                 replicas: s.cluster.as_ref().map_or(1, |c| c.replicas.len() + 1),
                 messages: s.state.messages,
                 bytes: s.state.bytes,
@@ -129,7 +137,7 @@ pub fn summarize(snapshot: &Snapshot, expected_peers: &[String]) -> NodeView {
                     .consumer_detail
                     .iter()
                     .map(|c| ConsumerView {
-                        name: c.name.clone(),
+                        name: text(&c.name),
                         pending: c.num_pending,
                         ack_pending: c.num_ack_pending,
                         redelivered: c.num_redelivered,
@@ -140,13 +148,13 @@ pub fn summarize(snapshot: &Snapshot, expected_peers: &[String]) -> NodeView {
         })
         .collect();
     NodeView {
-        server: snapshot.varz.server_name.clone(),
-        server_id: snapshot.varz.server_id.clone(),
-        version: snapshot.varz.version.clone(),
-        uptime: snapshot.varz.uptime.clone(),
+        server: text(&snapshot.varz.server_name),
+        server_id: text(&snapshot.varz.server_id),
+        version: text(&snapshot.varz.version),
+        uptime: text(&snapshot.varz.uptime),
         connections: snapshot.varz.connections,
         healthy: snapshot.health.is_ok(),
-        health_error: snapshot.health.error.clone(),
+        health_error: snapshot.health.error.as_deref().map(text),
         routes,
         jetstream,
         streams,
@@ -164,7 +172,7 @@ fn routes_view(routez: &Routez, expected: &[String]) -> RoutesView {
         // nats-server 2.9 does not name route peers: count distinct servers instead.
         let ids: BTreeSet<&str> = routez.routes.iter().map(|r| r.remote_id.as_str()).collect();
         let all = ids.len() >= expected.len();
-        (ids.iter().map(|s| s.to_string()).collect(), Vec::new(), all)
+        (ids.iter().map(|s| text(s)).collect(), Vec::new(), all)
     } else {
         let missing: Vec<String> = expected
             .iter()
@@ -172,7 +180,7 @@ fn routes_view(routez: &Routez, expected: &[String]) -> RoutesView {
             .cloned()
             .collect();
         let all = missing.is_empty();
-        (names.iter().map(|s| s.to_string()).collect(), missing, all)
+        (names.iter().map(|s| text(s)).collect(), missing, all)
     };
     RoutesView {
         expected: expected.to_vec(),
@@ -181,6 +189,10 @@ fn routes_view(routez: &Routez, expected: &[String]) -> RoutesView {
         connections: routez.num_routes,
         all_routed,
     }
+}
+
+fn text(s: &str) -> String {
+    printable(s).into_owned()
 }
 
 impl NodeView {

@@ -24,7 +24,8 @@ const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Exponential backoff towards a deadline shared by every retry of a run.
 pub struct Backoff {
     started: Instant,
-    deadline: Instant,
+    /// None: the timeout reaches beyond what the clock can represent, so retries never expire.
+    deadline: Option<Instant>,
     delay: Duration,
 }
 
@@ -33,7 +34,7 @@ impl Backoff {
         let started = Instant::now();
         Backoff {
             started,
-            deadline: started + timeout,
+            deadline: started.checked_add(timeout),
             delay: FIRST_DELAY,
         }
     }
@@ -58,7 +59,10 @@ impl Backoff {
             return Err(ProvisionError::Api(error));
         }
         let now = Instant::now();
-        if now + self.delay > self.deadline {
+        let past_deadline = self
+            .deadline
+            .is_some_and(|deadline| now.checked_add(self.delay).map_or(true, |t| t > deadline));
+        if past_deadline {
             return Err(ProvisionError::Timeout {
                 waited: now - self.started,
                 last: error,
@@ -244,5 +248,31 @@ async fn consumer_step(api: &Api, stream: &Stream, declared: &Consumer) -> Resul
         }
         Action::Drift => Ok(Step::Refused(changes)),
         _ => Ok(Step::Done),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy() -> ApiError {
+        ApiError::NoResponders {
+            operation: "stream info LOGS".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_beyond_the_clock_retries_instead_of_panicking() {
+        let mut backoff = Backoff::new(Duration::MAX);
+        assert!(backoff.wait(busy()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_spent_deadline_gives_up_on_a_transient_error() {
+        let mut backoff = Backoff::new(Duration::ZERO);
+        assert!(matches!(
+            backoff.wait(busy()).await,
+            Err(ProvisionError::Timeout { .. })
+        ));
     }
 }

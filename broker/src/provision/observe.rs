@@ -152,7 +152,8 @@ pub async fn usage(
             .unwrap_or_default()
             .as_secs() as i64;
         let first = state.first_timestamp.unix_timestamp();
-        Duration::from_secs(u64::try_from(now - first).unwrap_or(0))
+        // The timestamp comes from the server: a far past or future one must not overflow.
+        Duration::from_secs(u64::try_from(now.saturating_sub(first)).unwrap_or(0))
     });
     let mut dropped_subjects_with_messages = Vec::new();
     if state.messages > 0 {

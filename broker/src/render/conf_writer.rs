@@ -12,6 +12,12 @@ impl ConfWriter {
     pub fn comment(&mut self, text: &str) {
         for line in text.lines() {
             self.indent();
+            // nats-server ends a comment at a carriage return too: no control character in a
+            // comment may turn the rest of its line into configuration.
+            let line: String = line
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
             let _ = writeln!(self.out, "# {line}");
         }
     }
@@ -88,14 +94,40 @@ impl ConfWriter {
     }
 }
 
-/// A double-quoted string; the escapes JSON uses are the ones nats-server's parser reads.
+/// A double-quoted string in the only escapes nats-server's parser reads: `\t`, `\n`, `\r`,
+/// `\"`, `\\` and `\xHH` (it refuses JSON's `\u`, `\b`, `\f` and `\/`, checked on 2.9 and
+/// 2.15). Every other control character becomes `\xHH`, so no value can end the string or the
+/// line early; everything else, non-ASCII included, is written as it is.
 fn quote(value: &str) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| format!("{value:?}"))
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_use_the_escapes_nats_server_reads() {
+        assert_eq!(quote("a\tb\nc\rd"), r#""a\tb\nc\rd""#);
+        assert_eq!(quote("\u{1}\u{7f}\u{0}"), r#""\x01\x7f\x00""#);
+        assert_eq!(quote("\\\"é"), r#""\\\"é""#);
+    }
 
     #[test]
     fn blocks_nest_and_strings_are_quoted() {

@@ -1,13 +1,8 @@
 //! Where the secrets a rendered configuration needs come from.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read secret file {}: {reason}", path.display())]
-pub struct SecretError {
-    pub path: PathBuf,
-    pub reason: String,
-}
+pub use pier_config::secret::SecretError;
 
 /// Supplies the contents of `*_file` secrets while rendering.
 pub trait Secrets: Send + Sync {
@@ -15,22 +10,12 @@ pub trait Secrets: Send + Sync {
 }
 
 /// Reads secrets from their files; what `run` uses for the configuration nats-server loads.
+/// The same reader validation uses, so a secret validation passed is one rendering can read.
 pub struct SecretFiles;
 
 impl Secrets for SecretFiles {
     fn read(&self, path: &Path) -> Result<String, SecretError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SecretError {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        let secret = text.trim_end_matches(['\r', '\n']);
-        if secret.is_empty() {
-            return Err(SecretError {
-                path: path.to_owned(),
-                reason: "the file is empty".into(),
-            });
-        }
-        Ok(secret.to_owned())
+        pier_config::secret::read_secret(path)
     }
 }
 

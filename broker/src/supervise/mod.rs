@@ -7,12 +7,15 @@ pub mod logs;
 pub mod notify;
 pub mod placement;
 mod provisioner;
+mod reload;
 pub mod runtime_file;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::OptionFuture;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use pier_config::{Config, ServerVersion};
@@ -20,21 +23,23 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 
-use crate::monitor::{summarize, Monitor};
+use crate::monitor::{printable, summarize, Monitor};
 use crate::render::{render, RenderError, SecretFiles};
 use child::{ServerSpec, SpawnError};
 use notify::Notifier;
-use pier_config::load::{check, ServerChoice, VersionSource};
+use pier_config::load::{check, ServerChoice};
 use placement::{Placement, PlacementError};
+use reload::Reload;
 use runtime_file::{RuntimeDir, RuntimeFileError};
 
 /// Beyond lame_duck_duration, how long a stop waits for nats-server before killing it.
 pub const STOP_MARGIN: Duration = Duration::from_secs(10);
-/// How long a reload waits for nats-server to report the new configuration loaded.
-const RELOAD_WAIT: Duration = Duration::from_secs(5);
 /// Health-check cadence before the first success, and when no watchdog asks for faster.
 const STARTUP_PROBE: Duration = Duration::from_millis(250);
 const STEADY_PROBE: Duration = Duration::from_secs(5);
+/// However short a watchdog timeout systemd passes (WATCHDOG_USEC=1), probes neither spin nor
+/// time out before a request can be answered.
+const MIN_BEAT: Duration = Duration::from_millis(50);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuperviseError {
@@ -194,12 +199,14 @@ struct Supervisor {
     pid: Pid,
     log_tasks: Vec<JoinHandle<()>>,
     provisioning: JoinHandle<()>,
+    /// A reload's blocking read of pier.toml is under way (see [`Reload::reading`]).
+    reading: Arc<AtomicBool>,
 }
 
 pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
     let notifier = Notifier::from_env();
     let config = &prepared.loaded.config;
-    let runtime = RuntimeDir::from_env()?;
+    let runtime = RuntimeDir::from_env(&config.node.name)?;
     let conf = runtime.conf_path();
     let text = render(config, prepared.loaded.version, &SecretFiles).map_err(|source| {
         SuperviseError::Render {
@@ -214,6 +221,10 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
     let mut sighup = signal(SignalKind::hangup()).map_err(SuperviseError::Signals)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(SuperviseError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(SuperviseError::Signals)?;
+    // USR1 and USR2 would kill the supervisor by default, and nats-server with it (its parent
+    // death signal) without lame duck mode. `systemctl kill -s USR2` reaches both processes.
+    let mut sigusr1 = signal(SignalKind::user_defined1()).map_err(SuperviseError::Signals)?;
+    let mut sigusr2 = signal(SignalKind::user_defined2()).map_err(SuperviseError::Signals)?;
 
     let spec = ServerSpec {
         binary: prepared.loaded.binary.clone(),
@@ -260,7 +271,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
     log_open_files_limit();
 
     let probe_timeout = notifier.watchdog().map_or(Duration::from_secs(2), |w| {
-        (w / 3).min(Duration::from_secs(2))
+        (w / 3).clamp(MIN_BEAT, Duration::from_secs(2))
     });
     let monitor = Monitor::new(config.node.monitor_listen, probe_timeout);
     let shared = Arc::new(Shared::default());
@@ -287,7 +298,12 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
         pid,
         log_tasks,
         provisioning,
+        reading: Arc::new(AtomicBool::new(false)),
     };
+    let mut reloading: Option<JoinHandle<Option<Config>>> = None;
+    // A SIGHUP during a reload is served once that reload is done: the file may have changed
+    // again after it was read.
+    let mut reload_again = false;
     let signal_name = loop {
         tokio::select! {
             status = supervisor.child.wait() => {
@@ -303,9 +319,37 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
             }
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
-            _ = sighup.recv() => supervisor.reload().await,
+            // nats-server reads USR2 as "lame duck mode, then exit", and `systemctl kill -s
+            // USR2` delivers it there too: nats-server stops either way. Ignoring it here would
+            // report that exit as a crash and have systemd restart the node; as a stop, the
+            // supervisor drives the same lame duck and exits cleanly.
+            _ = sigusr2.recv() => break "SIGUSR2",
+            _ = sigusr1.recv() => supervisor.forward_log_reopen(),
+            _ = sighup.recv() => {
+                if reloading.is_some() {
+                    tracing::info!("SIGHUP received during a reload: reloading again after it");
+                    reload_again = true;
+                } else {
+                    reloading = supervisor.start_reload();
+                }
+            }
+            Some(done) = OptionFuture::from(reloading.as_mut()) => {
+                reloading = None;
+                match done {
+                    Ok(Some(config)) => supervisor.reloaded(config),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!("reload task failed: {e}"),
+                }
+                if std::mem::take(&mut reload_again) {
+                    reloading = supervisor.start_reload();
+                }
+            }
         }
     };
+    // A stop does not wait for a reload: whatever it did, nats-server is stopping.
+    if let Some(reload) = reloading {
+        reload.abort();
+    }
     health.abort();
     supervisor.provisioning.abort();
     supervisor.stop(signal_name).await;
@@ -313,120 +357,53 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
 }
 
 impl Supervisor {
-    async fn reload(&mut self) {
+    /// Starts a reload task, unless nats-server is still starting.
+    fn start_reload(&self) -> Option<JoinHandle<Option<Config>>> {
         // Before READY=1 nats-server may not even handle SIGHUP yet, and a READY=1 after the
         // reload would tell systemd it is up when it is not.
         if !self.shared.ready.load(std::sync::atomic::Ordering::SeqCst) {
             tracing::warn!(
                 "SIGHUP ignored: nats-server is still starting; send it again once ready"
             );
-            return;
+            return None;
         }
-        self.shared.pause(true);
-        self.notifier.reloading();
-        tracing::info!(
-            "SIGHUP received: reloading {}",
-            self.prepared.config_path.display()
-        );
-        let result = self.try_reload().await;
-        let text = match &result {
-            Ok(()) => {
-                tracing::info!("reload applied");
-                format!("last reload ok at {}", now_text())
-            }
-            Err(e) => {
-                tracing::error!("reload refused, nats-server keeps its configuration: {e}");
-                format!("last reload FAILED at {}: {e}", now_text())
-            }
+        let reload = Reload {
+            config_path: self.prepared.config_path.clone(),
+            running: self.prepared.loaded.clone(),
+            runtime_dir: self.runtime.path().to_owned(),
+            monitor: self.monitor.clone(),
+            pid: self.pid,
+            notifier: self.notifier.clone(),
+            shared: self.shared.clone(),
+            reading: self.reading.clone(),
         };
-        self.shared.set_last_reload(text);
-        self.shared.pause(false);
-        // The whole status line, reload result included, not the result alone.
-        let status = status_text(&self.monitor, &self.shared).await;
-        self.notifier.ready(&status);
+        Some(tokio::spawn(reload.run()))
     }
 
-    async fn try_reload(&mut self) -> Result<(), String> {
-        // Judge the new file against the nats-server that runs; a newly configured binary
-        // applies at the next restart.
-        let running = ServerChoice {
-            binary: Some(self.prepared.loaded.binary.clone()),
-            version: VersionSource::Given(self.prepared.loaded.version),
-        };
-        let loaded = load(&self.prepared.config_path, &running).map_err(|e| e.to_string())?;
-        if loaded.config.node.nats_server != self.prepared.loaded.config.node.nats_server {
-            tracing::warn!("node.nats_server changed: the new binary is used at the next restart");
-        }
-        if loaded.config.resources != self.prepared.loaded.config.resources {
-            tracing::warn!(
-                "resources changed: CPU placement and GOMEMLIMIT apply at the next restart"
-            );
-        }
-        let text = render(&loaded.config, self.prepared.loaded.version, &SecretFiles)
-            .map_err(|e| format!("{}: {e}", self.prepared.config_path.display()))?;
-        let conf = self.runtime.conf_path();
-        let staged = runtime_file::stage(self.runtime.path(), &text).map_err(|e| e.to_string())?;
-        runtime_file::check_with_server(&self.prepared.loaded.binary, staged.path())
-            .await
-            .map_err(|e| e.to_string())?;
-
-        let before = self
-            .config_load_time()
-            .await
-            .ok_or("nats-server does not answer /varz: reload postponed, send SIGHUP again")?;
-        let previous =
-            std::fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
-        staged.commit(&conf).map_err(|e| e.to_string())?;
-        if let Err(e) = kill(self.pid, Signal::SIGHUP) {
-            self.restore_runtime_file(&previous);
-            return Err(format!("cannot signal nats-server: {e}"));
-        }
-
-        let deadline = Instant::now() + RELOAD_WAIT;
-        while Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = self.config_load_time().await;
-            if now.is_some_and(|now| now != before) {
-                self.shared.set_expected_peers(&loaded.config);
-                self.prepared.loaded.config = loaded.config;
-                // The declared streams may have changed with the file: reconcile them again.
-                self.provisioning.abort();
-                self.provisioning = tokio::spawn(provisioner::provision_when_ready(
-                    self.prepared.loaded.config.clone(),
-                    self.monitor.clone(),
-                    self.shared.clone(),
-                ));
-                return Ok(());
-            }
-        }
-        // nats-server refused (its log says why): the live file goes back to what it runs.
-        self.restore_runtime_file(&previous);
-        Err(format!(
-            "nats-server did not load the new configuration within {}s (see its log above)",
-            RELOAD_WAIT.as_secs()
-        ))
+    /// Adopts the configuration a reload applied.
+    fn reloaded(&mut self, config: Config) {
+        self.prepared.loaded.config = config;
+        // The declared streams may have changed with the file: reconcile them again.
+        self.provisioning.abort();
+        self.provisioning = tokio::spawn(provisioner::provision_when_ready(
+            self.prepared.loaded.config.clone(),
+            self.monitor.clone(),
+            self.shared.clone(),
+        ));
     }
 
-    /// Puts back the configuration nats-server runs, after a reload it did not take.
-    fn restore_runtime_file(&self, previous: &str) {
-        let restored = runtime_file::stage(self.runtime.path(), previous)
-            .and_then(|s| s.commit(&self.runtime.conf_path()));
-        if let Err(e) = restored {
-            tracing::error!("cannot restore the previous runtime configuration: {e}");
-        }
-    }
-
-    async fn config_load_time(&self) -> Option<String> {
-        let monitor = self.monitor.clone();
-        match tokio::task::spawn_blocking(move || monitor.varz()).await {
-            Ok(Ok(varz)) => Some(varz.config_load_time),
-            _ => None,
+    /// SIGUSR1 asks nats-server to reopen its log file. `systemctl kill -s USR1` reaches it too;
+    /// a second reopen is harmless.
+    fn forward_log_reopen(&self) {
+        tracing::info!("SIGUSR1 received: forwarded to nats-server (log file reopen)");
+        if let Err(e) = kill(self.pid, Signal::SIGUSR1) {
+            tracing::warn!("cannot forward SIGUSR1 to nats-server: {e}");
         }
     }
 
     async fn stop(&mut self, signal_name: &str) {
         let limits = &self.prepared.loaded.config.limits;
-        let wait = limits.lame_duck_duration.get() + STOP_MARGIN;
+        let wait = limits.lame_duck_duration.get().saturating_add(STOP_MARGIN);
         self.shared.pause(true);
         self.notifier
             .stopping("stopping: nats-server in lame duck mode");
@@ -469,17 +446,23 @@ impl Supervisor {
 async fn watch_health(monitor: Monitor, notifier: Notifier, shared: Arc<Shared>) {
     let steady = notifier
         .watchdog()
-        .map_or(STEADY_PROBE, |w| (w / 2).min(STEADY_PROBE));
+        .map_or(STEADY_PROBE, |w| (w / 2).clamp(MIN_BEAT, STEADY_PROBE));
     let mut ready = false;
     let mut failing = false;
+    // A beat, not a sleep after each probe: the time a probe and its status line take does not
+    // push the next watchdog ping later.
+    let mut beat = tokio::time::interval(STARTUP_PROBE);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        beat.tick().await;
         let probe = {
             let monitor = monitor.clone();
             tokio::task::spawn_blocking(move || monitor.local_health()).await
         };
         let healthy = match probe {
             Ok(Ok(health)) if health.is_ok() => Ok(()),
-            Ok(Ok(health)) => Err(health.error.unwrap_or(health.status)),
+            // Logged and put in STATUS=: whatever the port sent, escaped.
+            Ok(Ok(health)) => Err(printable(&health.error.unwrap_or(health.status)).into_owned()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -498,6 +481,10 @@ async fn watch_health(monitor: Monitor, notifier: Notifier, shared: Arc<Shared>)
                         .store(true, std::sync::atomic::Ordering::SeqCst);
                     tracing::info!("nats-server is ready: {status}");
                     notifier.ready(&status);
+                    beat = tokio::time::interval(steady);
+                    // The first tick one period from now, not at once.
+                    beat.reset();
+                    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 } else if !shared.paused() {
                     notifier.status(&status);
                 }
@@ -515,18 +502,25 @@ async fn watch_health(monitor: Monitor, notifier: Notifier, shared: Arc<Shared>)
                 }
             }
         }
-        tokio::time::sleep(if ready { steady } else { STARTUP_PROBE }).await;
     }
 }
 
+/// The STATUS= line, within one request's timeout whatever the monitoring port does (its
+/// snapshot makes four requests).
 async fn status_text(monitor: &Monitor, shared: &Shared) -> String {
+    let limit = monitor.timeout();
     let monitor = monitor.clone();
     let expected = shared.expected_peers();
-    let snapshot = tokio::task::spawn_blocking(move || monitor.snapshot(false)).await;
+    let snapshot = tokio::time::timeout(
+        limit,
+        tokio::task::spawn_blocking(move || monitor.snapshot(false)),
+    )
+    .await;
     let mut text = match snapshot {
-        Ok(Ok(snapshot)) => summarize(&snapshot, &expected).status_line(),
+        Ok(Ok(Ok(snapshot))) => summarize(&snapshot, &expected).status_line(),
+        Ok(Ok(Err(e))) => format!("monitoring incomplete: {e}"),
         Ok(Err(e)) => format!("monitoring incomplete: {e}"),
-        Err(e) => format!("monitoring incomplete: {e}"),
+        Err(_) => format!("monitoring incomplete: no answer within {limit:?}"),
     };
     for extra in [shared.last_provision(), shared.last_reload()]
         .into_iter()

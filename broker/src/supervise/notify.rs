@@ -4,6 +4,13 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+use crate::monitor::printable_capped;
+
+/// STATUS= text carries what the monitoring port and a pier.toml said: escaped, since a newline
+/// would start another notify field (READY=1, MAINPID=...), and capped well below systemd's
+/// notify buffer (4096 bytes: at most 4 bytes a character).
+const STATUS_MAX_CHARS: usize = 1000;
+
 #[derive(Debug, Clone)]
 pub struct Notifier {
     enabled: bool,
@@ -24,11 +31,14 @@ impl Notifier {
     }
 
     pub fn ready(&self, status: &str) {
-        self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
+        self.send(&[
+            NotifyState::Ready,
+            NotifyState::Status(&status_field(status)),
+        ]);
     }
 
     pub fn status(&self, status: &str) {
-        self.send(&[NotifyState::Status(status)]);
+        self.send(&[NotifyState::Status(&status_field(status))]);
     }
 
     pub fn watchdog_ping(&self) {
@@ -47,7 +57,10 @@ impl Notifier {
     }
 
     pub fn stopping(&self, status: &str) {
-        self.send(&[NotifyState::Stopping, NotifyState::Status(status)]);
+        self.send(&[
+            NotifyState::Stopping,
+            NotifyState::Status(&status_field(status)),
+        ]);
     }
 
     fn send(&self, states: &[NotifyState]) {
@@ -57,5 +70,23 @@ impl Notifier {
         if let Err(e) = sd_notify::notify(states) {
             tracing::warn!("cannot notify systemd: {e}");
         }
+    }
+}
+
+fn status_field(status: &str) -> String {
+    printable_capped(status, STATUS_MAX_CHARS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_cannot_inject_a_field_or_overflow_the_buffer() {
+        assert_eq!(status_field("ok\nREADY=1\n"), "ok\\nREADY=1\\n");
+        let huge = "é".repeat(10_000);
+        let field = status_field(&huge);
+        assert_eq!(field.chars().count(), STATUS_MAX_CHARS);
+        assert!(field.len() + "STATUS=".len() < 4096);
     }
 }

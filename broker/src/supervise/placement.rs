@@ -1,12 +1,10 @@
 //! Which cores nats-server runs on, and which are left to the supervisor (housekeeping).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use pier_config::cpuset::{HostCpus, HostCpusError};
 use pier_config::model::CpuPlacement;
 use pier_config::CpuSet;
-
-const ONLINE: &str = "/sys/devices/system/cpu/online";
-const ISOLATED: &str = "/sys/devices/system/cpu/isolated";
 
 /// `None` means "not pinned": the process keeps the affinity it inherited.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,18 +17,8 @@ pub struct Placement {
 pub enum PlacementError {
     #[error("resources.cpus: CPU {offline} not online (online: {online})")]
     Offline { offline: CpuSet, online: CpuSet },
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read {}: {source}", path.display())]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: pier_config::cpuset::CpuSetError,
-    },
+    #[error(transparent)]
+    Host(#[from] HostCpusError),
     #[error("cannot set CPU affinity to {cpus}: {source}")]
     Pin {
         cpus: CpuSet,
@@ -40,14 +28,11 @@ pub enum PlacementError {
 }
 
 /// Resolves `resources.cpus` against the machine: pure, so every case is unit-tested.
-pub fn resolve(
-    wanted: &CpuPlacement,
-    online: &CpuSet,
-    isolated: &CpuSet,
-) -> Result<Placement, PlacementError> {
+pub fn resolve(wanted: &CpuPlacement, host: &HostCpus) -> Result<Placement, PlacementError> {
+    let online = &host.online;
     let server = match wanted {
         CpuPlacement::All => None,
-        CpuPlacement::Auto => CpuPlacement::auto_cores(isolated, online),
+        CpuPlacement::Auto => host.auto_cores(),
         CpuPlacement::List(list) => {
             let offline = list.difference(online);
             if !offline.is_empty() {
@@ -67,27 +52,15 @@ pub fn resolve(
     Ok(Placement { server, supervisor })
 }
 
-/// Resolves against this machine's online and isolated cores.
+/// Resolves against this machine's online and isolated cores, read as `pier-tuner` reads them
+/// (a missing `online` is an error, a missing `isolated` means none).
 pub fn resolve_here(wanted: &CpuPlacement) -> Result<Placement, PlacementError> {
-    let online = read_set(Path::new(ONLINE))?;
-    let isolated = match read_set(Path::new(ISOLATED)) {
-        Ok(set) => set,
-        // Older or unusual kernels lack the file: nothing is isolated.
-        Err(PlacementError::Read { .. }) => CpuSet::new(),
-        Err(e) => return Err(e),
-    };
-    resolve(wanted, &online, &isolated)
+    resolve_under(wanted, Path::new("/"))
 }
 
-fn read_set(path: &Path) -> Result<CpuSet, PlacementError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PlacementError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    text.trim().parse().map_err(|source| PlacementError::Parse {
-        path: path.to_owned(),
-        source,
-    })
+/// Like [`resolve_here`], with sysfs under `root` (a captured tree in tests).
+pub fn resolve_under(wanted: &CpuPlacement, root: &Path) -> Result<Placement, PlacementError> {
+    resolve(wanted, &HostCpus::read(root)?)
 }
 
 /// The affinity mask the kernel takes, built before any fork so the child only makes a syscall.
@@ -119,6 +92,20 @@ mod tests {
 
     fn set(s: &str) -> CpuSet {
         s.parse().unwrap()
+    }
+
+    fn resolve(
+        wanted: &CpuPlacement,
+        online: &CpuSet,
+        isolated: &CpuSet,
+    ) -> Result<Placement, PlacementError> {
+        super::resolve(
+            wanted,
+            &HostCpus {
+                online: online.clone(),
+                isolated: isolated.clone(),
+            },
+        )
     }
 
     #[test]
@@ -164,5 +151,27 @@ mod tests {
             e.to_string(),
             "resources.cpus: CPU 2-3 not online (online: 0-1)"
         );
+    }
+
+    /// A missing `online` stops the supervisor with the file named, whatever `cpus` says, as it
+    /// stops the tuner (tuner/src/facts/cpus.rs has the same test).
+    #[test]
+    fn a_missing_online_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cpu = dir.path().join("sys/devices/system/cpu");
+        std::fs::create_dir_all(&cpu).unwrap();
+        std::fs::write(cpu.join("isolated"), "2-7\n").unwrap();
+        for wanted in [
+            CpuPlacement::Auto,
+            CpuPlacement::All,
+            CpuPlacement::List(set("2")),
+        ] {
+            let err = resolve_under(&wanted, dir.path()).unwrap_err().to_string();
+            assert!(err.contains(&format!("{}/online", cpu.display())), "{err}");
+        }
+        std::fs::write(cpu.join("online"), "0-7\n").unwrap();
+        let p = resolve_under(&CpuPlacement::Auto, dir.path()).unwrap();
+        assert_eq!(p.server, Some(set("2-7")));
+        assert_eq!(p.supervisor, Some(set("0-1")));
     }
 }

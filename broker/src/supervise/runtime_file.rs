@@ -3,6 +3,7 @@
 //! renamed over the live file, so a bad configuration never replaces a good one.
 
 use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tempfile::{NamedTempFile, TempDir};
@@ -31,14 +32,21 @@ pub enum RuntimeFileError {
 }
 
 /// Where the live configuration lives: systemd's RuntimeDirectory (`$RUNTIME_DIRECTORY`, e.g.
-/// /run/pier) or, outside systemd, a private temporary directory removed on exit.
+/// /run/pier, 0700 by the unit) or, outside systemd, a private directory of this supervisor in
+/// $TMPDIR, removed on exit (see [`RuntimeDir::from_env`]).
 pub struct RuntimeDir {
     path: PathBuf,
     _temp: Option<TempDir>,
 }
 
+/// In a private runtime directory: the pid of the supervisor that owns it.
+const PID_FILE: &str = "supervisor.pid";
+
 impl RuntimeDir {
-    pub fn from_env() -> Result<Self, RuntimeFileError> {
+    /// Outside systemd the directory is `pier-broker-NODE-XXXXXX`, mode 0700, holding
+    /// [`PID_FILE`]. A supervisor killed with SIGKILL cannot remove its own, so the next start of
+    /// the same node removes those whose supervisor is gone (see [`remove_stale`]).
+    pub fn from_env(node: &str) -> Result<Self, RuntimeFileError> {
         // systemd separates several RuntimeDirectory= entries with ':'; pier's unit has one.
         if let Some(dirs) = std::env::var_os("RUNTIME_DIRECTORY") {
             if let Some(first) = std::env::split_paths(&dirs).next() {
@@ -50,10 +58,21 @@ impl RuntimeDir {
                 }
             }
         }
+        let parent = std::env::temp_dir();
+        let prefix = private_prefix(node);
+        remove_stale(&parent, &prefix);
         let temp = tempfile::Builder::new()
-            .prefix("pier-broker-")
-            .tempdir()
+            .prefix(&prefix)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&parent)
             .map_err(RuntimeFileError::Dir)?;
+        let pid_file = temp.path().join(PID_FILE);
+        std::fs::write(&pid_file, format!("{}\n", nix::unistd::getpid())).map_err(|source| {
+            RuntimeFileError::Write {
+                path: pid_file,
+                source,
+            }
+        })?;
         Ok(RuntimeDir {
             path: temp.path().to_owned(),
             _temp: Some(temp),
@@ -67,6 +86,75 @@ impl RuntimeDir {
     pub fn conf_path(&self) -> PathBuf {
         self.path.join(CONF_NAME)
     }
+}
+
+/// `pier-broker-NODE-`, with anything but letters, digits, '.', '_' and '-' in the node name
+/// replaced: it becomes part of a file name.
+fn private_prefix(node: &str) -> String {
+    let safe: String = node
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("pier-broker-{safe}-")
+}
+
+/// Removes private runtime directories in `parent` left by supervisors that are gone. Only what
+/// is certainly pier's own and dead goes: a directory (not a symlink) named `prefix...`, owned
+/// by this user, mode 0700, whose [`PID_FILE`] names a process that no longer exists. Anything
+/// else (a live or unknown owner, a missing or odd pid file) is left alone.
+fn remove_stale(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(prefix))
+        {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o777 != 0o700 {
+            continue;
+        }
+        let Some(pid) = owner_pid(&path) else {
+            continue;
+        };
+        // EPERM means the process exists (as another user): only ESRCH proves it gone.
+        if nix::sys::signal::kill(pid, None) != Err(nix::errno::Errno::ESRCH) {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => tracing::info!(
+                "removed {}, left by supervisor {pid} which is gone",
+                path.display()
+            ),
+            Err(e) => tracing::warn!("cannot remove stale {}: {e}", path.display()),
+        }
+    }
+}
+
+/// The pid in a private runtime directory's [`PID_FILE`]: a small regular file holding a
+/// positive number (0 or less would address process groups).
+fn owner_pid(dir: &Path) -> Option<nix::unistd::Pid> {
+    let file = dir.join(PID_FILE);
+    let meta = std::fs::symlink_metadata(&file).ok()?;
+    if !meta.is_file() || meta.len() > 32 {
+        return None;
+    }
+    let pid: i32 = std::fs::read_to_string(&file).ok()?.trim().parse().ok()?;
+    (pid > 0).then(|| nix::unistd::Pid::from_raw(pid))
 }
 
 /// A rendered configuration written beside the live file but not yet in its place.

@@ -15,6 +15,12 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
             "cluster.name",
             format!("cluster name {problem}"),
         ));
+    } else if cluster.name == "_" {
+        // nats-server 2.10 and later keep "_" for a cluster that has not been named yet.
+        out.push(Diagnostic::error(
+            "cluster.name",
+            "cluster name \"_\" is reserved by nats-server",
+        ));
     }
     if cluster.peers.is_empty() {
         out.push(

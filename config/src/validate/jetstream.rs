@@ -1,5 +1,6 @@
 //! The JetStream store and its durability against the nats-server that will run it.
 
+use super::files::check_path;
 use super::{name_problem, Context};
 use crate::diagnostic::Diagnostic;
 use crate::model::Config;
@@ -19,15 +20,8 @@ pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic
         }
         return;
     }
-    if !js.store_dir.is_absolute() {
-        out.push(
-            Diagnostic::error(
-                "jetstream.store_dir",
-                format!("{} is a relative path", js.store_dir.display()),
-            )
-            .hint("nats-server would resolve it against its working directory; write an absolute path"),
-        );
-    }
+    // A relative store would be resolved against nats-server's working directory.
+    check_path("jetstream.store_dir", &js.store_dir, out);
     if js.max_file_store.is_some_and(|b| b.get() == 0) {
         out.push(Diagnostic::error(
             "jetstream.max_file_store",

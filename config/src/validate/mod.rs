@@ -1,7 +1,10 @@
 //! Semantic checks on a parsed configuration. Every check runs and every problem is returned, so
-//! an operator fixes a file in one pass. Checks never touch the network or start anything.
+//! an operator fixes a file in one pass. Checks look at the files the configuration names (their
+//! type, size and mode; a secret's text, never shown) but never touch the network or start
+//! anything.
 
 mod cluster;
+mod files;
 mod jetstream;
 mod node;
 mod security;
@@ -25,6 +28,7 @@ pub fn validate(config: &Config, context: &Context) -> Vec<Diagnostic> {
     cluster::check(config, &mut out);
     jetstream::check(config, context, &mut out);
     security::check(config, &mut out);
+    files::check(config, &mut out);
     streams::check(config, context, &mut out);
     out
 }
@@ -54,15 +58,59 @@ fn version_gate(key: &str, feature: Feature, context: &Context, out: &mut Vec<Di
     }
 }
 
-/// A name usable as nats-server's server, cluster, stream or consumer name.
-fn name_problem(name: &str) -> Option<&'static str> {
-    if name.trim().is_empty() {
-        Some("cannot be empty")
-    } else if name.chars().any(char::is_whitespace) {
-        Some("cannot contain white space")
+/// The longest name JetStream accepts for a stream or consumer (its `JSMaxNameLen`), in bytes;
+/// pier holds every name to it.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A name usable as nats-server's server, cluster, stream or consumer name, or JetStream domain.
+fn name_problem(name: &str) -> Option<String> {
+    if let Some(problem) = word_problem(name) {
+        Some(problem)
     } else if name.contains(['.', '*', '>', '/', '\\']) {
-        Some("cannot contain `.`, `*`, `>`, `/` or `\\`")
+        Some("cannot contain `.`, `*`, `>`, `/` or `\\`".into())
+    } else if name.len() > MAX_NAME_BYTES {
+        Some(format!(
+            "is {} bytes long; JetStream allows at most {MAX_NAME_BYTES}",
+            name.len()
+        ))
     } else {
         None
+    }
+}
+
+/// A single word, as names, tags and queue groups are: not empty, without control characters or
+/// white space.
+fn word_problem(word: &str) -> Option<String> {
+    if word.trim().is_empty() {
+        Some("cannot be empty".into())
+    } else if let Some(problem) = control_problem(word) {
+        Some(problem)
+    } else if word.chars().any(char::is_whitespace) {
+        Some("cannot contain white space".into())
+    } else {
+        None
+    }
+}
+
+/// A control character (C0 or DEL) in a value: refused everywhere, since it would reach
+/// nats-server's configuration, JetStream or a terminal.
+fn control_problem(value: &str) -> Option<String> {
+    value
+        .chars()
+        .find(|c| c.is_ascii_control())
+        .map(|c| format!("cannot contain the control character {:?}", c))
+}
+
+/// A placement tag (`node.tags`, `streams.placement_tags`).
+fn check_tag(key: String, tag: &str, out: &mut Vec<Diagnostic>) {
+    if let Some(problem) = word_problem(tag) {
+        out.push(Diagnostic::error(key, format!("tag {tag:?} {problem}")));
+    }
+}
+
+/// A free-text value rendered or sent as it is (a user name, a description).
+fn check_text(key: String, value: &str, out: &mut Vec<Diagnostic>) {
+    if let Some(problem) = control_problem(value) {
+        out.push(Diagnostic::error(key, problem));
     }
 }

@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::name_problem;
+use super::files::check_path;
+use super::{check_tag, name_problem};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Config, CpuPlacement};
 
@@ -33,6 +34,12 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
                     .hint("give every listener an explicit port"),
             );
         }
+        if let Some(problem) = unbindable(addr) {
+            out.push(
+                Diagnostic::error(*key, format!("{addr} {problem}"))
+                    .hint("listen on a unicast address of this host, or on 0.0.0.0 / ::"),
+            );
+        }
         for (other_key, other) in &listeners[..i] {
             if clash(addr, other) {
                 out.push(
@@ -46,23 +53,10 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
         }
     }
     if let Some(binary) = &node.nats_server {
-        if !binary.is_absolute() {
-            out.push(
-                Diagnostic::error(
-                    "node.nats_server",
-                    format!("{} is a relative path", binary.display()),
-                )
-                .hint("write an absolute path, e.g. \"/usr/lib/pier/nats-server\""),
-            );
-        }
+        check_path("node.nats_server", binary, out);
     }
     for (i, tag) in node.tags.iter().enumerate() {
-        if tag.trim().is_empty() || tag.chars().any(char::is_whitespace) {
-            out.push(Diagnostic::error(
-                format!("node.tags[{i}]"),
-                format!("tag {tag:?} is empty or contains white space"),
-            ));
-        }
+        check_tag(format!("node.tags[{i}]"), tag, out);
     }
     if limits_write_deadline_is_zero(config) {
         out.push(
@@ -140,6 +134,21 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
             )
             .hint("the grace period is the start of the lame duck duration; nats-server requires it shorter"),
         );
+    }
+}
+
+/// Why a listener could not bind `addr`, though it parses: nats-server would fail at start.
+fn unbindable(addr: &SocketAddr) -> Option<&'static str> {
+    match addr {
+        SocketAddr::V4(v4) if v4.ip().is_multicast() || v4.ip().is_broadcast() => {
+            Some("is a multicast or broadcast address")
+        }
+        SocketAddr::V6(v6) if v6.ip().is_multicast() => Some("is a multicast address"),
+        // nats-server's host takes no zone, and pier renders the address without it.
+        SocketAddr::V6(v6) if v6.scope_id() != 0 => {
+            Some("has an IPv6 zone, which nats-server cannot be given")
+        }
+        _ => None,
     }
 }
 

@@ -1,7 +1,9 @@
-//! TLS and authentication settings: complete, absolute, and without inline secrets.
+//! TLS and authentication settings: complete, and without inline secrets. The files they name are
+//! checked in `files`.
 
 use std::collections::HashSet;
 
+use super::check_text;
 use crate::diagnostic::Diagnostic;
 use crate::model::{Config, Tls};
 
@@ -20,11 +22,7 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
                     "route user cannot be empty",
                 ));
             }
-            check_absolute(
-                "cluster.authorization.password_file",
-                &auth.password_file,
-                out,
-            );
+            check_text("cluster.authorization.user".into(), &auth.user, out);
             if cluster.tls.is_none() {
                 out.push(
                     Diagnostic::warning(
@@ -41,14 +39,14 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
     for (i, user) in config.client.users.iter().enumerate() {
         let key = format!("client.users[{i}]");
         match (&user.user, &user.password_file, &user.nkey) {
-            (Some(name), Some(file), None) => {
+            (Some(name), Some(_), None) => {
                 if name.trim().is_empty() {
                     out.push(Diagnostic::error(
                         format!("{key}.user"),
                         "user name cannot be empty",
                     ));
                 }
-                check_absolute(&format!("{key}.password_file"), file, out);
+                check_text(format!("{key}.user"), name, out);
                 if !seen.insert(name.clone()) {
                     out.push(Diagnostic::error(
                         format!("{key}.user"),
@@ -83,24 +81,12 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The files themselves are checked with every other named file (`files`).
 fn check_tls(key: &str, tls: &Tls, out: &mut Vec<Diagnostic>) {
-    check_absolute(&format!("{key}.cert_file"), &tls.cert_file, out);
-    check_absolute(&format!("{key}.key_file"), &tls.key_file, out);
-    match &tls.ca_file {
-        Some(ca) => check_absolute(&format!("{key}.ca_file"), ca, out),
-        None if tls.verify => out.push(Diagnostic::error(
+    if tls.verify && tls.ca_file.is_none() {
+        out.push(Diagnostic::error(
             format!("{key}.verify"),
             "verify needs ca_file to check certificates against",
-        )),
-        None => {}
-    }
-}
-
-fn check_absolute(key: &str, path: &std::path::Path, out: &mut Vec<Diagnostic>) {
-    if !path.is_absolute() {
-        out.push(
-            Diagnostic::error(key, format!("{} is a relative path", path.display()))
-                .hint("write an absolute path"),
-        );
+        ));
     }
 }

@@ -2,17 +2,33 @@
 //! worse, accept. The seed's own mistake, a deliver group on a pull consumer, is one of them.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use super::{name_problem, Context};
+use super::{check_tag, control_problem, name_problem, word_problem, Context};
 use crate::diagnostic::Diagnostic;
-use crate::model::{AckPolicy, Config, Consumer, ConsumerKind, DeliverPolicy, Retention, Stream};
-use crate::subject;
+use crate::model::{
+    AckPolicy, Config, Consumer, ConsumerKind, DeliverPolicy, Retention, Storage, Stream,
+};
+use crate::subject::{self, Budget, SubjectIndex};
 use crate::version::Feature;
 
 /// JetStream's upper bound on replicas.
 const MAX_REPLICAS: i64 = 5;
+/// JetStream's longest description (`JSMaxDescriptionLen`), in bytes.
+const MAX_DESCRIPTION_BYTES: usize = 4096;
+/// JetStream's shortest `max_age` and `duplicate_window` other than zero.
+const MIN_AGE: Duration = Duration::from_millis(100);
+/// The longest `[provision] timeout`: provisioning that has not converged in a day will not.
+pub const MAX_PROVISION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// How many of the other parties a grouped finding names before it counts the rest.
+const NAMED: usize = 3;
+/// The steps all subject searches of one validation may take (see [`Budget`]): a fraction of a
+/// second in a release build. A thousand streams all overlapping each other take a quarter of it;
+/// files without overlaps or leading wildcards, far less.
+const SEARCH_BUDGET: usize = 4_000_000;
 
 pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic>) {
+    let mut budget = Budget::new(SEARCH_BUDGET);
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, stream) in config.streams.iter().enumerate() {
         let key = format!("streams[{i}]");
@@ -32,10 +48,23 @@ pub(super) fn check(config: &Config, context: &Context, out: &mut Vec<Diagnostic
             ));
         }
         check_stream(config, &key, stream, out);
-        check_consumers(context, &key, stream, out);
+        check_consumers(context, &key, stream, &mut budget, out);
     }
-    check_overlaps_between_streams(&config.streams, out);
-    check_deliver_cycles(&config.streams, out);
+    let index = index_subjects(&config.streams);
+    check_overlapping_subjects(&config.streams, &index, &mut budget, out);
+    check_deliver_cycles(&config.streams, &index, &mut budget, out);
+    if budget.exhausted() {
+        out.push(
+            Diagnostic::error(
+                "streams",
+                format!(
+                    "the streams' subjects and filters are too many or too wild to check for overlaps \
+                     within {SEARCH_BUDGET} steps; their checks stopped there"
+                ),
+            )
+            .hint("declare fewer subjects per stream, with literal leading tokens (\"orders.>\" rather than \"*.orders\")"),
+        );
+    }
     check_provision(config, out);
 }
 
@@ -60,24 +89,38 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
                 .hint("start the subject with a literal token, e.g. \"logs.>\""),
             );
         }
-        for (k, earlier) in stream.subjects[..j].iter().enumerate() {
-            if subject::overlaps(s, earlier) {
-                out.push(Diagnostic::error(
-                    format!("{key}.subjects[{j}]"),
-                    format!(
-                        "subject {s:?} overlaps {earlier:?} (subjects[{k}]) in the same stream"
-                    ),
-                ));
-            }
-        }
     }
 
+    check_description(key, stream.description.as_deref(), out);
     for (j, tag) in stream.placement_tags.iter().enumerate() {
-        if tag.trim().is_empty() || tag.chars().any(char::is_whitespace) {
+        check_tag(format!("{key}.placement_tags[{j}]"), tag, out);
+    }
+    // JetStream keeps the largest message as a signed 32-bit integer.
+    if let Some(size) = stream.max_msg_size {
+        if size.get() > i32::MAX as u64 {
             out.push(Diagnostic::error(
-                format!("{key}.placement_tags[{j}]"),
-                format!("tag {tag:?} is empty or contains white space"),
+                format!("{key}.max_msg_size"),
+                format!(
+                    "{size} is above JetStream's maximum message size of {} bytes",
+                    i32::MAX
+                ),
             ));
+        }
+    }
+    for (field, value) in [
+        ("max_age", stream.max_age),
+        ("duplicate_window", stream.duplicate_window),
+    ] {
+        if let Some(value) = value.filter(|v| !v.get().is_zero() && v.get() < MIN_AGE) {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.{field}"),
+                    format!("{value} is shorter than JetStream's minimum of 100ms"),
+                )
+                .hint(format!(
+                    "write at least \"100ms\", or omit {field} for no limit"
+                )),
+            );
         }
     }
     // JetStream keeps these limits as signed 64-bit integers.
@@ -154,9 +197,56 @@ fn check_stream(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagn
             ));
         }
     }
+    check_store_room(config, key, stream, out);
 }
 
-fn check_consumers(context: &Context, key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+/// JetStream reserves a stream's `max_bytes` in its server's store when it is created, and
+/// refuses a stream that cannot fit ("insufficient storage resources").
+fn check_store_room(config: &Config, key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+    let (store, limit) = match stream.storage {
+        Storage::File => ("max_file_store", config.jetstream.max_file_store),
+        Storage::Memory => ("max_memory_store", config.jetstream.max_memory_store),
+    };
+    let Some(limit) = limit else {
+        return;
+    };
+    if limit.get() == 0 {
+        out.push(Diagnostic::error(
+            format!("{key}.storage"),
+            format!(
+                "stream {:?} needs {} storage but jetstream.{store} is 0",
+                stream.name,
+                if stream.storage == Storage::File {
+                    "file"
+                } else {
+                    "memory"
+                }
+            ),
+        ));
+    } else if let Some(bytes) = stream.max_bytes.filter(|b| *b > limit) {
+        out.push(
+            Diagnostic::error(
+                format!("{key}.max_bytes"),
+                format!("{bytes} is more than the whole store (jetstream.{store} = {limit}); JetStream would refuse the stream"),
+            )
+            .hint(format!("lower max_bytes or raise jetstream.{store}")),
+        );
+    }
+}
+
+fn check_consumers(
+    context: &Context,
+    key: &str,
+    stream: &Stream,
+    budget: &mut Budget,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut stream_subjects = SubjectIndex::default();
+    for (j, s) in stream.subjects.iter().enumerate() {
+        if subject::invalid_reason(s).is_none() {
+            stream_subjects.insert(s, j);
+        }
+    }
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (j, consumer) in stream.consumers.iter().enumerate() {
         let key = format!("{key}.consumers[{j}]");
@@ -175,9 +265,26 @@ fn check_consumers(context: &Context, key: &str, stream: &Stream, out: &mut Vec<
                 ),
             ));
         }
+        check_description(&key, consumer.description.as_deref(), out);
         check_delivery(&key, consumer, out);
+        if consumer.kind == ConsumerKind::Pull && consumer.ack_policy == AckPolicy::None {
+            super::version_gate(
+                &format!("{key}.ack_policy"),
+                Feature::PullWithoutAck,
+                context,
+                out,
+            );
+        }
         check_consumer_limits(&key, consumer, out);
-        check_filters(context, &key, stream, consumer, out);
+        check_filters(
+            context,
+            &key,
+            stream,
+            &stream_subjects,
+            consumer,
+            budget,
+            out,
+        );
         if stream.retention == Retention::Workqueue {
             if consumer.ack_policy != AckPolicy::Explicit {
                 out.push(Diagnostic::error(
@@ -194,7 +301,7 @@ fn check_consumers(context: &Context, key: &str, stream: &Stream, out: &mut Vec<
         }
     }
     if stream.retention == Retention::Workqueue {
-        check_work_queue_filters(key, stream, out);
+        check_work_queue_filters(key, stream, budget, out);
     }
 }
 
@@ -241,13 +348,11 @@ fn check_delivery(key: &str, consumer: &Consumer, out: &mut Vec<Diagnostic>) {
             }
         },
     }
-    if let Some(group) = &consumer.deliver_group {
-        if group.trim().is_empty() || group.chars().any(char::is_whitespace) {
-            out.push(Diagnostic::error(
-                format!("{key}.deliver_group"),
-                "a queue group name cannot be empty or contain white space",
-            ));
-        }
+    if let Some(problem) = consumer.deliver_group.as_deref().and_then(word_problem) {
+        out.push(Diagnostic::error(
+            format!("{key}.deliver_group"),
+            format!("a queue group name {problem}"),
+        ));
     }
 }
 
@@ -260,6 +365,14 @@ fn check_consumer_limits(key: &str, consumer: &Consumer, out: &mut Vec<Diagnosti
                     format!("max_ack_pending must be positive, not {pending}"),
                 )
                 .hint("it bounds unacknowledged messages in flight; omit it for the server default (1000)"),
+            );
+        } else if consumer.ack_policy == AckPolicy::None && consumer.kind == ConsumerKind::Push {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.max_ack_pending"),
+                    "JetStream refuses max_ack_pending on a push consumer with ack_policy = \"none\"",
+                )
+                .hint("remove max_ack_pending, or choose an ack policy"),
             );
         } else if consumer.ack_policy == AckPolicy::None {
             out.push(Diagnostic::warning(
@@ -291,9 +404,22 @@ fn check_filters(
     context: &Context,
     key: &str,
     stream: &Stream,
+    stream_subjects: &SubjectIndex<usize>,
     consumer: &Consumer,
+    budget: &mut Budget,
     out: &mut Vec<Diagnostic>,
 ) {
+    if consumer.deliver_policy == DeliverPolicy::LastPerSubject
+        && consumer.filter_subjects.is_empty()
+    {
+        out.push(
+            Diagnostic::error(
+                format!("{key}.deliver_policy"),
+                "JetStream needs filter_subjects to deliver the last message per subject",
+            )
+            .hint("add filter_subjects, e.g. the stream's own subjects"),
+        );
+    }
     if consumer.filter_subjects.len() > 1 {
         super::version_gate(
             &format!("{key}.filter_subjects"),
@@ -302,96 +428,213 @@ fn check_filters(
             out,
         );
     }
+    let mut earlier_filters = SubjectIndex::default();
     for (k, filter) in consumer.filter_subjects.iter().enumerate() {
         let fkey = format!("{key}.filter_subjects[{k}]");
         if let Some(reason) = subject::invalid_reason(filter) {
             out.push(Diagnostic::error(fkey, reason));
             continue;
         }
-        if !stream
-            .subjects
-            .iter()
-            .any(|s| subject::is_subset(filter, s))
-        {
+        let Some(inside) = stream_subjects.contains(filter, budget) else {
+            return;
+        };
+        if !inside {
             out.push(
                 Diagnostic::error(
                     fkey.clone(),
                     format!(
-                        "filter {filter:?} is outside stream {:?}'s subjects {:?}",
-                        stream.name, stream.subjects
+                        "filter {filter:?} is outside stream {:?}'s subjects {}",
+                        stream.name,
+                        listing(stream.subjects.iter(), |s| format!("{s:?}")).unwrap_or_default()
                     ),
                 )
                 .hint("a consumer only sees its stream's messages; narrow the filter to within the stream's subjects"),
             );
         }
-        for earlier in &consumer.filter_subjects[..k] {
-            if subject::overlaps(filter, earlier) {
-                out.push(Diagnostic::error(
-                    fkey.clone(),
-                    format!("filter {filter:?} overlaps {earlier:?}"),
-                ));
-            }
+        let Some(mut earlier) = earlier_filters.overlapping(filter, budget) else {
+            return;
+        };
+        earlier.sort_unstable();
+        let named = listing(earlier.into_iter(), |e| {
+            format!("{:?}", consumer.filter_subjects[e])
+        });
+        if let Some(overlapped) = named {
+            out.push(Diagnostic::error(
+                fkey,
+                format!("filter {filter:?} overlaps {overlapped}"),
+            ));
         }
+        earlier_filters.insert(filter, k);
     }
 }
 
 /// A message in a work queue belongs to exactly one consumer, so their filters must not overlap.
-fn check_work_queue_filters(key: &str, stream: &Stream, out: &mut Vec<Diagnostic>) {
+fn check_work_queue_filters(
+    key: &str,
+    stream: &Stream,
+    budget: &mut Budget,
+    out: &mut Vec<Diagnostic>,
+) {
     let everything = vec![">".to_owned()];
+    // Filters of the consumers before the one checked, each under its consumer's index.
+    let mut earlier = SubjectIndex::default();
     for (j, consumer) in stream.consumers.iter().enumerate() {
         let filters = if consumer.filter_subjects.is_empty() {
             &everything
         } else {
             &consumer.filter_subjects
         };
-        for (k, earlier) in stream.consumers[..j].iter().enumerate() {
-            let earlier_filters = if earlier.filter_subjects.is_empty() {
-                &everything
-            } else {
-                &earlier.filter_subjects
-            };
-            let overlap = filters
+        let valid = || {
+            filters
                 .iter()
-                .any(|f| earlier_filters.iter().any(|e| subject::overlaps(f, e)));
-            if overlap {
+                .filter(|f| subject::invalid_reason(f).is_none())
+        };
+        let mut overlapping: Vec<usize> = Vec::new();
+        for filter in valid() {
+            let Some(found) = earlier.overlapping(filter, budget) else {
+                return;
+            };
+            overlapping.extend(found);
+        }
+        overlapping.sort_unstable();
+        overlapping.dedup();
+        let named = listing(overlapping.into_iter(), |k| {
+            format!("consumer {:?} (consumers[{k}])", stream.consumers[k].name)
+        });
+        if let Some(overlapped) = named {
+            out.push(
+                Diagnostic::error(
+                    format!("{key}.consumers[{j}].filter_subjects"),
+                    format!(
+                        "work-queue stream {:?}: the filters of consumer {:?} overlap those of {overlapped}",
+                        stream.name, consumer.name
+                    ),
+                )
+                .hint("each message of a work queue goes to one consumer: give every consumer disjoint filter_subjects, or share one consumer between workers"),
+            );
+        }
+        for filter in valid() {
+            earlier.insert(filter, j);
+        }
+    }
+}
+
+/// Every valid subject of every stream, as (stream, subject) positions.
+fn index_subjects(streams: &[Stream]) -> SubjectIndex<(usize, usize)> {
+    let mut index = SubjectIndex::default();
+    for (i, stream) in streams.iter().enumerate() {
+        for (j, s) in stream.subjects.iter().enumerate() {
+            if subject::invalid_reason(s).is_none() {
+                index.insert(s, (i, j));
+            }
+        }
+    }
+    index
+}
+
+/// One finding per subject that overlaps earlier ones, in its own stream or in earlier streams,
+/// naming the first few and counting the rest: a thousand overlapping streams give a thousand
+/// lines, not half a million, and the index keeps the search from comparing every pair.
+fn check_overlapping_subjects(
+    streams: &[Stream],
+    index: &SubjectIndex<(usize, usize)>,
+    budget: &mut Budget,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (i, stream) in streams.iter().enumerate() {
+        for (j, s) in stream.subjects.iter().enumerate() {
+            if subject::invalid_reason(s).is_some() {
+                continue;
+            }
+            let Some(found) = index.overlapping(s, budget) else {
+                return;
+            };
+            let mut earlier: Vec<(usize, usize)> = found
+                .into_iter()
+                .filter(|&position| position < (i, j))
+                .collect();
+            earlier.sort_unstable();
+            let (same, mut other): (Vec<_>, Vec<_>) =
+                earlier.into_iter().partition(|&(k, _)| k == i);
+            let named = listing(same.into_iter(), |(_, m)| {
+                format!("{:?} (subjects[{m}])", stream.subjects[m])
+            });
+            if let Some(overlapped) = named {
+                out.push(Diagnostic::error(
+                    format!("streams[{i}].subjects[{j}]"),
+                    format!("subject {s:?} overlaps {overlapped} in the same stream"),
+                ));
+            }
+            // Each other stream once, by its first overlapping subject.
+            other.dedup_by_key(|&mut (k, _)| k);
+            let named = listing(other.into_iter(), |(k, m)| {
+                let other = &streams[k];
+                format!(
+                    "{:?} of stream {:?} (streams[{k}])",
+                    other.subjects[m], other.name
+                )
+            });
+            if let Some(overlapped) = named {
                 out.push(
                     Diagnostic::error(
-                        format!("{key}.consumers[{j}].filter_subjects"),
+                        format!("streams[{i}].subjects[{j}]"),
                         format!(
-                            "work-queue stream {:?}: consumers {:?} and {:?} (consumers[{k}]) have overlapping filters",
-                            stream.name, consumer.name, earlier.name
+                            "subject {s:?} of stream {:?} overlaps {overlapped}",
+                            stream.name
                         ),
                     )
-                    .hint("each message of a work queue goes to one consumer: give every consumer disjoint filter_subjects, or share one consumer between workers"),
+                    .hint("nats-server refuses a stream whose subjects overlap another stream's"),
                 );
             }
         }
     }
 }
 
-fn check_overlaps_between_streams(streams: &[Stream], out: &mut Vec<Diagnostic>) {
-    for (i, stream) in streams.iter().enumerate() {
-        for (j, s) in stream.subjects.iter().enumerate() {
-            for (k, other) in streams[..i].iter().enumerate() {
-                if let Some(o) = other.subjects.iter().find(|o| subject::overlaps(s, o)) {
-                    out.push(
-                        Diagnostic::error(
-                            format!("streams[{i}].subjects[{j}]"),
-                            format!(
-                                "subject {s:?} of stream {:?} overlaps {o:?} of stream {:?} (streams[{k}])",
-                                stream.name, other.name
-                            ),
-                        )
-                        .hint("nats-server refuses a stream whose subjects overlap another stream's"),
-                    );
-                }
-            }
+/// Names the first few items and counts the rest ("A, B, C and 997 more"); None when there are
+/// none. Only the named ones are described.
+fn listing<T>(items: impl Iterator<Item = T>, describe: impl Fn(T) -> String) -> Option<String> {
+    let mut named = Vec::with_capacity(NAMED);
+    let mut more = 0usize;
+    for item in items {
+        if named.len() < NAMED {
+            named.push(describe(item));
+        } else {
+            more += 1;
         }
+    }
+    match (named.len(), more) {
+        (0, _) => None,
+        (_, 0) => Some(named.join(", ")),
+        (_, more) => Some(format!("{} and {more} more", named.join(", "))),
+    }
+}
+
+/// A stream's or consumer's description: sent to JetStream as it is, and shown by tools.
+fn check_description(key: &str, description: Option<&str>, out: &mut Vec<Diagnostic>) {
+    let Some(description) = description else {
+        return;
+    };
+    let key = format!("{key}.description");
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        out.push(Diagnostic::error(
+            key,
+            format!(
+                "the description is {} bytes long; JetStream allows at most {MAX_DESCRIPTION_BYTES}",
+                description.len()
+            ),
+        ));
+    } else if let Some(problem) = control_problem(&description.replace(['\n', '\t'], " ")) {
+        out.push(Diagnostic::error(key, format!("the description {problem}")));
     }
 }
 
 /// A push consumer delivering into a stream's own subjects would store its deliveries again.
-fn check_deliver_cycles(streams: &[Stream], out: &mut Vec<Diagnostic>) {
+fn check_deliver_cycles(
+    streams: &[Stream],
+    index: &SubjectIndex<(usize, usize)>,
+    budget: &mut Budget,
+    out: &mut Vec<Diagnostic>,
+) {
     for (i, stream) in streams.iter().enumerate() {
         for (j, consumer) in stream.consumers.iter().enumerate() {
             let Some(deliver) = &consumer.deliver_subject else {
@@ -400,10 +643,10 @@ fn check_deliver_cycles(streams: &[Stream], out: &mut Vec<Diagnostic>) {
             if subject::invalid_reason(deliver).is_some() {
                 continue;
             }
-            if let Some(other) = streams
-                .iter()
-                .find(|s| s.subjects.iter().any(|s| subject::overlaps(deliver, s)))
-            {
+            let Some(found) = index.overlapping(deliver, budget) else {
+                return;
+            };
+            if let Some(other) = found.into_iter().min().map(|(k, _)| &streams[k]) {
                 out.push(
                     Diagnostic::error(
                         format!("streams[{i}].consumers[{j}].deliver_subject"),
@@ -420,11 +663,20 @@ fn check_deliver_cycles(streams: &[Stream], out: &mut Vec<Diagnostic>) {
 }
 
 fn check_provision(config: &Config, out: &mut Vec<Diagnostic>) {
-    if config.provision.timeout.get().is_zero() {
+    let timeout = config.provision.timeout;
+    if timeout.get().is_zero() {
         out.push(Diagnostic::error(
             "provision.timeout",
             "the provisioning timeout cannot be zero",
         ));
+    } else if timeout.get() > MAX_PROVISION_TIMEOUT {
+        out.push(
+            Diagnostic::error(
+                "provision.timeout",
+                format!("{timeout} is longer than the 24h pier allows"),
+            )
+            .hint("provisioning retries while the cluster has no JetStream leader; a few minutes is plenty"),
+        );
     }
 }
 

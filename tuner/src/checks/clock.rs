@@ -1,9 +1,12 @@
 //! Clock synchronisation. On the live host the kernel is asked (adjtimex, read-only); in a
 //! captured tree the evidence is systemd-timesyncd's flag file or a time daemon's process.
 
-use super::{check, Category, Check, Context};
+use super::{Category, Check, Context, Spec};
 
 const CAT: Category = Category::Clock;
+
+const SYNC: Spec = Spec::one("clock.sync", CAT, "clock synchronised");
+pub const SPECS: &[Spec] = &[SYNC];
 
 const DAEMONS: &[&str] = &[
     "chronyd",
@@ -15,8 +18,7 @@ const DAEMONS: &[&str] = &[
 ];
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
-    let draft =
-        check("clock.sync", CAT, "clock synchronised").expected("synchronised (NTP or PTP)");
+    let draft = SYNC.draft().expected("synchronised (NTP or PTP)");
     let flag = ctx.host.exists("/run/systemd/timesync/synchronized");
     let daemon = DAEMONS
         .iter()

@@ -2,24 +2,63 @@
 
 use pier_config::CpuSet;
 
-use super::{check, fact, Category, Check, Context, Draft, NatsCores};
+use super::{fact, Category, Check, Context, Draft, Spec};
+use crate::facts::cpus::NatsCores;
 
 const CAT: Category = Category::Cpu;
 
+const CORES: Spec = Spec::one(
+    "cpu.cores",
+    CAT,
+    "nats-server cores resolved from resources.cpus",
+);
+const ONLINE: Spec = Spec::one("cpu.online", CAT, "nats-server cores exist and are online");
+const HOUSEKEEPING: Spec = Spec::one(
+    "cpu.housekeeping",
+    CAT,
+    "housekeeping cores remain for the rest",
+);
+const ISOLCPUS: Spec = Spec::one("cpu.isolcpus", CAT, "isolcpus on the kernel command line");
+const NOHZ_FULL: Spec = Spec::one("cpu.nohz_full", CAT, "nohz_full on the kernel command line");
+const RCU_NOCBS: Spec = Spec::one("cpu.rcu_nocbs", CAT, "rcu_nocbs on the kernel command line");
+const IRQAFFINITY: Spec = Spec::one(
+    "cpu.irqaffinity",
+    CAT,
+    "irqaffinity on the kernel command line",
+);
+const SYSFS_ISOLATED: Spec = Spec::one(
+    "cpu.sysfs_isolated",
+    CAT,
+    "sysfs isolated agrees with the command line",
+);
+const SYSFS_NOHZ_FULL: Spec = Spec::one(
+    "cpu.sysfs_nohz_full",
+    CAT,
+    "sysfs nohz_full agrees with the command line",
+);
+
+pub const SPECS: &[Spec] = &[
+    CORES,
+    ISOLCPUS,
+    ONLINE,
+    HOUSEKEEPING,
+    NOHZ_FULL,
+    RCU_NOCBS,
+    IRQAFFINITY,
+    SYSFS_ISOLATED,
+    SYSFS_NOHZ_FULL,
+];
+
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
-    let Some(cores) = fact(out, &ctx.cores, || {
-        check("cpu.cores", CAT, "nats-server cores")
-    }) else {
+    let Some(cores) = fact(out, &ctx.cores, SPECS) else {
         return;
     };
-    let Some(topology) = fact(out, &ctx.topology, || {
-        check("cpu.online", CAT, "nats-server cores exist and are online")
-    }) else {
+    out.push(CORES.draft().observed(cores.describe()).pass());
+    let rest = &SPECS[1..];
+    let Some(topology) = fact(out, &ctx.topology, rest) else {
         return;
     };
-    let Some(cmdline) = fact(out, &ctx.cmdline, || {
-        check("cpu.isolcpus", CAT, "isolcpus on the kernel command line")
-    }) else {
+    let Some(cmdline) = fact(out, &ctx.cmdline, rest) else {
         return;
     };
     let last = topology.last_cpu();
@@ -27,9 +66,9 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     let set = match cores {
         NatsCores::Listed(set) | NatsCores::Isolated(set) => set,
         NatsCores::All => {
-            for (id, title) in TITLES {
+            for spec in rest {
                 out.push(
-                    check(*id, CAT, *title)
+                    spec.draft()
                         .skip("cpus = \"all\": nats-server is not pinned, no isolation wanted"),
                 );
             }
@@ -37,13 +76,13 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         }
         NatsCores::AutoNothingIsolated => {
             out.push(
-                check("cpu.isolcpus", CAT, "isolcpus on the kernel command line")
+                ISOLCPUS.draft()
                     .observed("no isolated cores; cpus = \"auto\" leaves nats-server unpinned")
                     .expected("isolated cores for nats-server")
                     .warn("set resources.cpus to a list (e.g. \"2-7\") and boot with `pier-tuner boot-args`"),
             );
-            for (id, title) in &TITLES[1..] {
-                out.push(check(*id, CAT, *title).skip("no cores chosen for nats-server"));
+            for spec in &rest[1..] {
+                out.push(spec.draft().skip("no cores chosen for nats-server"));
             }
             return;
         }
@@ -51,7 +90,8 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     let hint = "apply `pier-tuner boot-args` and reboot";
 
     // The cores exist and are online.
-    let online = check("cpu.online", CAT, "nats-server cores exist and are online")
+    let online = ONLINE
+        .draft()
         .expected(format!("{set} within online {}", topology.online));
     // Present CPUs are a subset of possible ones: one difference covers both.
     let absent = set.difference(&topology.present);
@@ -77,12 +117,9 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     });
 
     let housekeeping = topology.online.difference(set);
-    let hk = check(
-        "cpu.housekeeping",
-        CAT,
-        "housekeeping cores remain for the rest",
-    )
-    .expected("at least one online core outside the nats-server cores");
+    let hk = HOUSEKEEPING
+        .draft()
+        .expected("at least one online core outside the nats-server cores");
     out.push(if housekeeping.is_empty() {
         hk.observed("none: every online core is given to nats-server")
             .fail("leave at least one core (two on an 8-core host) out of resources.cpus")
@@ -91,7 +128,8 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     });
 
     // isolcpus
-    let iso = check("cpu.isolcpus", CAT, "isolcpus on the kernel command line")
+    let iso = ISOLCPUS
+        .draft()
         .expected(format!("isolcpus=managed_irq,domain,{set}"));
     out.push(match cmdline.isolcpus(last) {
         None => iso.observed("not set").fail(format!("isolate the nats-server cores: {hint}")),
@@ -117,19 +155,19 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         }
     });
 
-    for (key, why) in [
+    for (spec, key, why) in [
         (
+            NOHZ_FULL,
             "nohz_full",
             "stops the scheduler tick on the nats-server cores",
         ),
-        ("rcu_nocbs", "moves RCU callbacks off the nats-server cores"),
+        (
+            RCU_NOCBS,
+            "rcu_nocbs",
+            "moves RCU callbacks off the nats-server cores",
+        ),
     ] {
-        let draft = check(
-            format!("cpu.{key}"),
-            CAT,
-            format!("{key} on the kernel command line"),
-        )
-        .expected(format!("{key}={set}"));
+        let draft = spec.draft().expected(format!("{key}={set}"));
         out.push(list_param(
             draft,
             cmdline.cpu_list(key, last),
@@ -140,12 +178,9 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         ));
     }
 
-    let irqaff = check(
-        "cpu.irqaffinity",
-        CAT,
-        "irqaffinity on the kernel command line",
-    )
-    .expected(format!("irqaffinity={housekeeping}"));
+    let irqaff = IRQAFFINITY
+        .draft()
+        .expected(format!("irqaffinity={housekeeping}"));
     out.push(match cmdline.cpu_list("irqaffinity", last) {
         None => irqaff.observed("not set").warn(format!(
             "interrupts default to every core, the isolated ones included: {hint}"
@@ -169,12 +204,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         Some(Ok(iso)) if iso.isolates_domain() => iso.cpus,
         _ => CpuSet::new(),
     };
-    let draft = check(
-        "cpu.sysfs_isolated",
-        CAT,
-        "sysfs isolated agrees with the command line",
-    )
-    .expected(show(&wanted));
+    let draft = SYSFS_ISOLATED.draft().expected(show(&wanted));
     out.push(sysfs_agrees(
         ctx,
         draft,
@@ -185,12 +215,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         Some(Ok(list)) => list,
         _ => CpuSet::new(),
     };
-    let draft = check(
-        "cpu.sysfs_nohz_full",
-        CAT,
-        "sysfs nohz_full agrees with the command line",
-    )
-    .expected(show(&wanted));
+    let draft = SYSFS_NOHZ_FULL.draft().expected(show(&wanted));
     out.push(sysfs_agrees(
         ctx,
         draft,
@@ -198,23 +223,6 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         &wanted,
     ));
 }
-
-const TITLES: &[(&str, &str)] = &[
-    ("cpu.isolcpus", "isolcpus on the kernel command line"),
-    ("cpu.online", "nats-server cores exist and are online"),
-    ("cpu.housekeeping", "housekeeping cores remain for the rest"),
-    ("cpu.nohz_full", "nohz_full on the kernel command line"),
-    ("cpu.rcu_nocbs", "rcu_nocbs on the kernel command line"),
-    ("cpu.irqaffinity", "irqaffinity on the kernel command line"),
-    (
-        "cpu.sysfs_isolated",
-        "sysfs isolated agrees with the command line",
-    ),
-    (
-        "cpu.sysfs_nohz_full",
-        "sysfs nohz_full agrees with the command line",
-    ),
-];
 
 fn flags_prefix(flags: &[String]) -> String {
     flags.iter().map(|f| format!("{f},")).collect()

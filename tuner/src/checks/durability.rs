@@ -1,11 +1,19 @@
 //! The fsync policy against the replica counts and the nats-server version.
 
 use pier_config::model::{Storage, SyncPolicy};
-use pier_config::Feature;
 
-use super::{check, Category, Check, Context};
+use super::{Category, Check, Context, Spec};
 
 const CAT: Category = Category::Durability;
+
+const SYNC_REPLICAS: Spec = Spec::one(
+    "durability.sync_replicas",
+    CAT,
+    "single-replica file streams fsync every write",
+);
+// Whether the nats-server understands `jetstream.sync` is not a check: the loader both binaries
+// share refuses such a pier.toml before any check runs, as `pier-broker validate` does.
+pub const SPECS: &[Spec] = &[SYNC_REPLICAS];
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     let js = &ctx.config.jetstream;
@@ -16,37 +24,9 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         Some(SyncPolicy::Every(span)) => format!("every {}", span.to_go()),
     };
 
-    let draft = check(
-        "durability.sync_version",
-        CAT,
-        "nats-server understands jetstream.sync",
-    )
-    .expected(format!(
-        "nats-server ≥ {} when sync is set",
-        Feature::SyncInterval.since()
-    ));
-    out.push(match (sync, ctx.server_version) {
-        (None, _) => draft.observed("sync unset").pass(),
-        (Some(_), None) => draft.skip(
-            "nats-server version unknown (asked only on the live host; or pass --server-version)",
-        ),
-        (Some(s), Some(v)) if !v.supports(Feature::SyncInterval) => draft
-            .observed(format!("sync {} on nats-server {v}", describe(Some(s))))
-            .fail(format!(
-                "nats-server {v} refuses sync_interval: install nats-server ≥ {}",
-                Feature::SyncInterval.since()
-            )),
-        (Some(s), Some(v)) => draft
-            .observed(format!("sync {} on nats-server {v}", describe(Some(s))))
-            .pass(),
-    });
-
-    let draft = check(
-        "durability.sync_replicas",
-        CAT,
-        "single-replica file streams fsync every write",
-    )
-    .expected("sync = \"always\" when a file stream has one replica");
+    let draft = SYNC_REPLICAS
+        .draft()
+        .expected("sync = \"always\" when a file stream has one replica");
     if !js.enabled {
         out.push(draft.skip("JetStream disabled"));
         return;

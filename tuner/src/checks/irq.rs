@@ -1,101 +1,38 @@
 //! Device interrupts kept off the nats-server cores, and irqbalance not undoing it.
 
-use pier_config::CpuSet;
-
-use super::{check, fact, Category, Check, Context};
-use crate::facts::{env_file, interrupts};
-use crate::host::{Host, HostError};
+use super::{fact, Category, Check, Context, Spec};
+use crate::facts::interrupts::{self, IrqAffinity};
+use crate::facts::irqbalance::{self, Banned};
 
 const CAT: Category = Category::Irq;
 
-/// irqbalance's settings, Debian's path first.
-pub const IRQBALANCE_FILES: &[&str] = &["/etc/default/irqbalance", "/etc/sysconfig/irqbalance"];
-
-#[derive(Debug, Clone)]
-pub struct IrqAffinity {
-    pub irq: interrupts::Interrupt,
-    /// What was asked (`smp_affinity_list`).
-    pub requested: CpuSet,
-    /// Where the interrupt is actually delivered, when the kernel says.
-    pub effective: Option<CpuSet>,
-}
-
-impl IrqAffinity {
-    pub fn landing(&self) -> &CpuSet {
-        match &self.effective {
-            Some(set) if !set.is_empty() => set,
-            _ => &self.requested,
-        }
-    }
-}
-
-/// Every numbered interrupt with its affinity; interrupts without a `/proc/irq/N` entry (gone,
-/// or per-CPU) are left out.
-pub fn read_irqs(host: &Host) -> Result<Vec<IrqAffinity>, HostError> {
-    let irqs = host.parse("/proc/interrupts", interrupts::parse)?;
-    let mut out = Vec::new();
-    for irq in irqs {
-        let dir = format!("/proc/irq/{}", irq.irq);
-        let requested = match host.cpu_list_optional(format!("{dir}/smp_affinity_list"))? {
-            Some(set) => set,
-            None => match host.read_optional(format!("{dir}/smp_affinity"))? {
-                Some(mask) => CpuSet::from_mask(mask.trim()).map_err(|e| {
-                    HostError::parse(host.path(format!("{dir}/smp_affinity")), e.to_string())
-                })?,
-                None => continue,
-            },
-        };
-        let effective = host.cpu_list_optional(format!("{dir}/effective_affinity_list"))?;
-        out.push(IrqAffinity {
-            irq,
-            requested,
-            effective,
-        });
-    }
-    Ok(out)
-}
-
-/// The cores irqbalance is told to leave alone, and the file that says so.
-pub fn irqbalance_banned(host: &Host) -> Result<Option<(String, CpuSet)>, HostError> {
-    for file in IRQBALANCE_FILES {
-        let Some(text) = host.read_optional(file)? else {
-            continue;
-        };
-        let bad = |reason: String| HostError::parse(host.path(file), reason);
-        if let Some(list) = env_file::value(&text, "IRQBALANCE_BANNED_CPULIST") {
-            let set = crate::facts::cpu_list(list).map_err(bad)?;
-            return Ok(Some((file.to_string(), set)));
-        }
-        if let Some(mask) = env_file::value(&text, "IRQBALANCE_BANNED_CPUS") {
-            let set = CpuSet::from_mask(mask).map_err(|e| bad(e.to_string()))?;
-            return Ok(Some((file.to_string(), set)));
-        }
-    }
-    Ok(None)
-}
+const ISOLATED: Spec = Spec::one(
+    "irq.isolated",
+    CAT,
+    "no device interrupt lands on the nats-server cores",
+);
+const IRQBALANCE: Spec = Spec::one(
+    "irq.irqbalance",
+    CAT,
+    "irqbalance keeps off the nats-server cores",
+);
+pub const SPECS: &[Spec] = &[ISOLATED, IRQBALANCE];
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
-    let isolated = check(
-        "irq.isolated",
-        CAT,
-        "no device interrupt lands on the nats-server cores",
-    );
-    let balance = check(
-        "irq.irqbalance",
-        CAT,
-        "irqbalance keeps off the nats-server cores",
-    );
-    let Some(cores) = fact(out, &ctx.cores, isolated_draft) else {
+    let Some(cores) = fact(out, &ctx.cores, SPECS) else {
         return;
     };
     let Some(set) = cores.set() else {
-        out.push(isolated.skip("no cores reserved for nats-server"));
-        out.push(balance.skip("no cores reserved for nats-server"));
+        for spec in SPECS {
+            out.push(spec.draft().skip("no cores reserved for nats-server"));
+        }
         return;
     };
 
-    let isolated = isolated.expected(format!("every device interrupt outside {set}"));
-    out.push(match read_irqs(ctx.host) {
+    let isolated = ISOLATED
+        .draft()
+        .expected(format!("every device interrupt outside {set}"));
+    out.push(match interrupts::read(ctx.host) {
         Err(e) => isolated.error(&e),
         Ok(irqs) => {
             let on: Vec<&IrqAffinity> = irqs
@@ -125,29 +62,64 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         }
     });
 
-    let running = ctx.running("irqbalance").map(|p| p.pid);
-    let balance = balance.expected(format!("irqbalance stopped, or banned from {set}"));
-    out.push(match (irqbalance_banned(ctx.host), running) {
-        (Err(e), _) => balance.error(&e),
-        (Ok(_), None) => balance.observed("irqbalance not running").pass(),
-        (Ok(None), Some(pid)) => balance
-            .observed(format!("irqbalance running (pid {pid}) with no banned cores"))
-            .fail(format!("set IRQBALANCE_BANNED_CPULIST={set} in /etc/default/irqbalance (`pier-tuner apply`) and restart irqbalance")),
-        (Ok(Some((file, banned))), Some(pid)) => {
-            let balance = balance.observed(format!("irqbalance running (pid {pid}), banned {banned} in {file}"));
-            if set.is_subset(&banned) {
-                balance.pass()
-            } else {
-                balance.fail(format!("ban cores {} too: `pier-tuner apply`, then restart irqbalance", set.difference(&banned)))
-            }
+    let balance = IRQBALANCE
+        .draft()
+        .expected(format!("irqbalance stopped, or banned from {set}"));
+    let Some(process) = fact(out, &ctx.processes, &[IRQBALANCE]) else {
+        return;
+    };
+    let Some(pid) = process
+        .iter()
+        .find(|p| p.status.name == "irqbalance")
+        .map(|p| p.pid)
+    else {
+        out.push(balance.observed("irqbalance not running").pass());
+        return;
+    };
+    let read = || -> Result<_, crate::host::HostError> {
+        let installed = irqbalance::installed(ctx.host)?;
+        let version = installed.as_ref().map(|i| i.version);
+        let settings = irqbalance::settings(ctx.host)?;
+        let text = settings.as_ref().map_or("", |(_, text)| text.as_str());
+        let banned = irqbalance::banned(ctx.host, text, version)?;
+        Ok((installed, settings.map(|(file, _)| file), banned))
+    };
+    let (installed, file, banned) = match read() {
+        Ok(facts) => facts,
+        Err(e) => {
+            out.push(balance.error(&e));
+            return;
         }
+    };
+    let release = installed.map_or("release unknown".to_owned(), |i| {
+        format!("{} per {}", i.version, i.source)
     });
-}
-
-fn isolated_draft() -> super::Draft {
-    check(
-        "irq.isolated",
-        CAT,
-        "no device interrupt lands on the nats-server cores",
-    )
+    let file = file.unwrap_or("no settings file");
+    let from = match &banned {
+        Banned::Mask(_) => format!("{} in {file}", irqbalance::MASK_KEY),
+        Banned::List(_) => format!("{} in {file}", irqbalance::LIST_KEY),
+        Banned::Kernel(_) => {
+            format!("neither key set in {file}: the kernel's isolated and nohz_full cores")
+        }
+        Banned::Unparseable { key, reason } => {
+            format!("{key} in {file}, which irqbalance cannot parse ({reason})")
+        }
+    };
+    let cpus = banned.cpus();
+    let balance = balance.observed(format!(
+        "irqbalance running (pid {pid}, {release}), bans {} by {from}",
+        if cpus.is_empty() {
+            "nothing".to_owned()
+        } else {
+            cpus.to_string()
+        }
+    ));
+    out.push(if set.is_subset(&cpus) {
+        balance.pass()
+    } else {
+        balance.fail(format!(
+            "ban cores {} in a form this irqbalance reads: `pier-tuner apply`, then restart irqbalance",
+            set.difference(&cpus)
+        ))
+    });
 }

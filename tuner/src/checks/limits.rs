@@ -1,10 +1,23 @@
 //! Open-file limits and the socket sysctls.
 
-use super::{check, Category, Check, Context};
+use super::{Category, Check, Context, Spec};
 use crate::facts::{self, process};
 use crate::targets::{self, NOFILE};
 
 const CAT: Category = Category::Limits;
+
+const OPEN_FILES: Spec = Spec::one("limits.nofile", CAT, "open files for nats-server");
+/// The sysctl checks: each title is the sysctl's key in [`targets::SYSCTLS`].
+const SYSCTLS: [Spec; 5] = [
+    Spec::one("limits.somaxconn", CAT, "net.core.somaxconn"),
+    Spec::one("limits.rmem_max", CAT, "net.core.rmem_max"),
+    Spec::one("limits.wmem_max", CAT, "net.core.wmem_max"),
+    Spec::one("limits.tcp_rmem", CAT, "net.ipv4.tcp_rmem"),
+    Spec::one("limits.tcp_wmem", CAT, "net.ipv4.tcp_wmem"),
+];
+pub const SPECS: &[Spec] = &[
+    OPEN_FILES, SYSCTLS[0], SYSCTLS[1], SYSCTLS[2], SYSCTLS[3], SYSCTLS[4],
+];
 
 /// nats-server's own default when `max_connections` is not set.
 const DEFAULT_MAX_CONNECTIONS: u64 = 65_536;
@@ -17,36 +30,29 @@ pub fn needed_files(ctx: &Context) -> u64 {
         .limits
         .max_connections
         .map_or(DEFAULT_MAX_CONNECTIONS, u64::from);
-    streams * 2 + connections
+    streams.saturating_mul(2).saturating_add(connections)
 }
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     nofile(ctx, out);
-    for (id, key) in [
-        ("limits.somaxconn", "net.core.somaxconn"),
-        ("limits.rmem_max", "net.core.rmem_max"),
-        ("limits.wmem_max", "net.core.wmem_max"),
-        ("limits.tcp_rmem", "net.ipv4.tcp_rmem"),
-        ("limits.tcp_wmem", "net.ipv4.tcp_wmem"),
-    ] {
+    for spec in &SYSCTLS {
+        let key = spec.title;
         let Some(target) = targets::sysctl(key) else {
             continue;
         };
-        let draft = check(id, CAT, key).expected(target.expected());
-        out.push(match ctx.host.read_optional(target.path()) {
+        let draft = spec.draft().expected(target.expected());
+        out.push(match target.read(ctx.host) {
             Err(e) => draft.error(&e),
-            Ok(None) => draft.skip(format!("no {}", target.path())),
-            Ok(Some(text)) => {
-                let value = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                let draft = draft.observed(&value);
-                match target.satisfied(&text) {
-                    Ok(true) => draft.pass(),
-                    Ok(false) => draft.warn(format!(
+            Ok(current) => {
+                let draft = draft.observed(current.to_string());
+                if target.satisfied(&current) {
+                    draft.pass()
+                } else {
+                    draft.warn(format!(
                         "{}: `pier-tuner apply` (sysctl {key}={})",
                         target.why,
-                        target.desired(Some(&text))
-                    )),
-                    Err(e) => draft.observed(e).warn(format!("set {key}")),
+                        target.desired(&current)
+                    ))
                 }
             }
         });
@@ -55,8 +61,14 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
 
 fn nofile(ctx: &Context, out: &mut Vec<Check>) {
     let need = needed_files(ctx);
-    let draft = check("limits.nofile", CAT, "open files for nats-server")
+    let draft = OPEN_FILES
+        .draft()
         .expected(format!("≥ {need} (streams × 2 + connections)"));
+    // Whether nats-server runs decides what to read: unknown is an error, not "not running".
+    if let Err(e) = &ctx.processes {
+        out.push(draft.error(e));
+        return;
+    }
     if let Some(server) = ctx.nats_servers().next() {
         let path = format!("/proc/{}/limits", server.pid);
         out.push(match ctx.host.parse(&path, process::open_files_limit) {

@@ -1,9 +1,16 @@
 //! GOMEMLIMIT (`resources.memory_limit`) against the memory the host has.
 
-use super::{check, Category, Check, Context};
+use super::{Category, Check, Context, Spec};
 use crate::facts::meminfo;
 
 const CAT: Category = Category::Memory;
+
+const GOMEMLIMIT: Spec = Spec::one(
+    "memory.gomemlimit",
+    CAT,
+    "GOMEMLIMIT below the host's memory",
+);
+pub const SPECS: &[Spec] = &[GOMEMLIMIT];
 
 /// Left to the kernel, page cache for the store and everything else: a tenth, at least 1 GiB.
 pub fn margin(total: u64) -> u64 {
@@ -11,15 +18,8 @@ pub fn margin(total: u64) -> u64 {
 }
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
-    let draft = check(
-        "memory.gomemlimit",
-        CAT,
-        "GOMEMLIMIT below the host's memory",
-    );
-    let total = match ctx
-        .host
-        .parse("/proc/meminfo", |t| meminfo::field(t, "MemTotal"))
-    {
+    let draft = GOMEMLIMIT.draft();
+    let total = match meminfo::mem_total(ctx.host) {
         Ok(total) => total,
         Err(e) => {
             out.push(draft.error(&e));

@@ -4,7 +4,7 @@
 mod clock;
 mod cpu;
 mod durability;
-pub mod irq;
+mod irq;
 mod limits;
 mod memory;
 mod pinning;
@@ -15,13 +15,13 @@ mod storage;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use pier_config::model::CpuPlacement;
-use pier_config::{Config, CpuSet, ServerVersion};
+use pier_config::{Config, ServerVersion};
 use serde::Serialize;
 
 use crate::facts::cmdline::Cmdline;
-use crate::facts::process;
-use crate::host::{is_gone, Host, HostError};
+use crate::facts::cpus::{nats_cores, NatsCores, Topology};
+use crate::facts::process::{processes, Process};
+use crate::host::{Host, HostError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,6 +73,89 @@ pub struct Check {
     pub remediation: Option<String>,
 }
 
+/// A check's identity, declared once as a const beside the code that runs it; [`SPECS`] lists
+/// them all (docs/tuning.md documents each, a test holds it to that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// The stable id; for a family (one check per peer or port) the prefix before `.<name>`.
+    pub id: &'static str,
+    pub category: Category,
+    /// The title; for a family a description, each member's title naming its peer or port.
+    pub title: &'static str,
+    pub family: bool,
+}
+
+impl Spec {
+    pub const fn one(id: &'static str, category: Category, title: &'static str) -> Spec {
+        Spec {
+            id,
+            category,
+            title,
+            family: false,
+        }
+    }
+
+    pub const fn family(prefix: &'static str, category: Category, title: &'static str) -> Spec {
+        Spec {
+            id: prefix,
+            category,
+            title,
+            family: true,
+        }
+    }
+
+    /// A check of this spec being written.
+    pub fn draft(&self) -> Draft {
+        debug_assert!(!self.family, "{} is a family: use member()", self.id);
+        Draft::new(self.id.to_owned(), self.category, self.title.to_owned())
+    }
+
+    /// The member `name` of a family, with its own title.
+    pub fn member(&self, name: &str, title: String) -> Draft {
+        debug_assert!(self.family, "{} is not a family", self.id);
+        Draft::new(format!("{}.{name}", self.id), self.category, title)
+    }
+
+    /// Whether an emitted id is this check (or a member of this family).
+    pub fn matches(&self, id: &str) -> bool {
+        if self.family {
+            id.strip_prefix(self.id)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|name| !name.is_empty())
+        } else {
+            id == self.id
+        }
+    }
+
+    /// How docs/tuning.md names it: `cpu.online`, `routes.peer.<name>`.
+    pub fn documented_as(&self) -> String {
+        if self.family {
+            format!("`{}.<name>`", self.id)
+        } else {
+            format!("`{}`", self.id)
+        }
+    }
+}
+
+/// Every check, in the order they run.
+pub const SPECS: &[&[Spec]] = &[
+    cpu::SPECS,
+    pinning::SPECS,
+    irq::SPECS,
+    power::SPECS,
+    limits::SPECS,
+    storage::SPECS,
+    durability::SPECS,
+    memory::SPECS,
+    clock::SPECS,
+    routes::SPECS,
+];
+
+/// The spec an emitted id belongs to.
+pub fn spec_of(id: &str) -> Option<&'static Spec> {
+    SPECS.iter().flat_map(|s| s.iter()).find(|s| s.matches(id))
+}
+
 /// A check being written: id and title first, then what was seen and wanted, then the verdict.
 pub struct Draft {
     id: String,
@@ -82,17 +165,17 @@ pub struct Draft {
     expected: String,
 }
 
-pub fn check(id: impl Into<String>, category: Category, title: impl Into<String>) -> Draft {
-    Draft {
-        id: id.into(),
-        category,
-        title: title.into(),
-        observed: String::new(),
-        expected: String::new(),
-    }
-}
-
 impl Draft {
+    fn new(id: String, category: Category, title: String) -> Draft {
+        Draft {
+            id,
+            category,
+            title,
+            observed: String::new(),
+            expected: String::new(),
+        }
+    }
+
     pub fn observed(mut self, observed: impl fmt::Display) -> Self {
         self.observed = observed.to_string();
         self
@@ -140,101 +223,6 @@ impl Draft {
             Some("make the file readable (run as root) or fix the captured tree".to_owned()),
         )
     }
-}
-
-/// The cores nats-server is meant to run on, as resolved from `resources.cpus` and the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NatsCores {
-    /// `cpus = "2-7"`.
-    Listed(CpuSet),
-    /// `cpus = "auto"` on a host with isolated cores.
-    Isolated(CpuSet),
-    /// `cpus = "auto"` and nothing isolated: nats-server is not pinned.
-    AutoNothingIsolated,
-    /// `cpus = "all"`.
-    All,
-}
-
-impl NatsCores {
-    /// The cores, when nats-server is meant to be confined to some.
-    pub fn set(&self) -> Option<&CpuSet> {
-        match self {
-            NatsCores::Listed(set) | NatsCores::Isolated(set) => Some(set),
-            NatsCores::AutoNothingIsolated | NatsCores::All => None,
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            NatsCores::Listed(set) => format!("cpus = \"{set}\""),
-            NatsCores::Isolated(set) => format!("cpus = \"auto\" (isolated cores {set})"),
-            NatsCores::AutoNothingIsolated => "cpus = \"auto\" with no isolated cores".to_owned(),
-            NatsCores::All => "cpus = \"all\"".to_owned(),
-        }
-    }
-}
-
-/// Online, present and possible CPUs.
-#[derive(Debug, Clone)]
-pub struct Topology {
-    pub online: CpuSet,
-    pub present: CpuSet,
-    pub possible: CpuSet,
-}
-
-impl Topology {
-    pub fn read(host: &Host) -> Result<Self, HostError> {
-        Ok(Topology {
-            online: host.cpu_list("/sys/devices/system/cpu/online")?,
-            present: host.cpu_list("/sys/devices/system/cpu/present")?,
-            possible: host.cpu_list("/sys/devices/system/cpu/possible")?,
-        })
-    }
-
-    pub fn last_cpu(&self) -> Option<usize> {
-        self.possible.iter().last()
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Process {
-    pub pid: u32,
-    pub status: process::Status,
-}
-
-/// Every process under ROOT/proc, from one pass over their status files.
-pub fn processes(host: &Host) -> Result<Vec<Process>, HostError> {
-    let mut out = Vec::new();
-    for pid in host.list_numeric("/proc")? {
-        match host.parse(format!("/proc/{pid}/status"), process::status) {
-            Ok(status) => out.push(Process { pid, status }),
-            // Exited since the directory was listed.
-            Err(e) if is_gone(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
-}
-
-/// Resolves `resources.cpus` as `pier-broker run` does: `auto` means the cores the kernel lists
-/// in sysfs `isolated` (domain-isolated). An `isolcpus=` without the `domain` flag isolates
-/// nothing from the scheduler, so it leaves nats-server unpinned there too.
-pub fn nats_cores(placement: &CpuPlacement, host: &Host) -> Result<NatsCores, HostError> {
-    Ok(match placement {
-        CpuPlacement::List(set) => NatsCores::Listed(set.clone()),
-        CpuPlacement::All => NatsCores::All,
-        CpuPlacement::Auto => {
-            let read = |path| -> Result<CpuSet, HostError> {
-                Ok(host.cpu_list_optional(path)?.unwrap_or_default())
-            };
-            let isolated = read("/sys/devices/system/cpu/isolated")?;
-            let online = read("/sys/devices/system/cpu/online")?;
-            match CpuPlacement::auto_cores(&isolated, &online) {
-                Some(cores) => NatsCores::Isolated(cores),
-                None => NatsCores::AutoNothingIsolated,
-            }
-        }
-    })
 }
 
 /// Everything the checks share, read once.
@@ -321,16 +309,17 @@ pub fn run(ctx: &Context) -> (Vec<Check>, Timings) {
     (checks, timings)
 }
 
-/// Shared shape of "a fact we needed could not be read": one error check.
+/// Shared shape of "a fact these checks need could not be read": each of them is an error
+/// naming the file, never a pass or a skip.
 fn fact<'a, T>(
     out: &mut Vec<Check>,
     fact: &'a Result<T, HostError>,
-    draft: impl FnOnce() -> Draft,
+    specs: &[Spec],
 ) -> Option<&'a T> {
     match fact {
         Ok(value) => Some(value),
         Err(e) => {
-            out.push(draft().error(e));
+            out.extend(specs.iter().map(|spec| spec.draft().error(e)));
             None
         }
     }

@@ -2,29 +2,41 @@
 
 use pier_config::CpuSet;
 
-use super::{check, fact, Category, Check, Context};
+use super::{fact, Category, Check, Context, Spec};
 use crate::facts::process;
 use crate::host::is_gone;
 
 const CAT: Category = Category::Pinning;
 
+const THREADS: Spec = Spec::one(
+    "pinning.threads",
+    CAT,
+    "every nats-server thread confined to its cores",
+);
+const OTHERS: Spec = Spec::one(
+    "pinning.others",
+    CAT,
+    "other processes kept off the nats-server cores",
+);
+pub const SPECS: &[Spec] = &[THREADS, OTHERS];
+
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
-    let threads = check(
-        "pinning.threads",
-        CAT,
-        "every nats-server thread confined to its cores",
-    );
-    let Some(cores) = fact(out, &ctx.cores, threads_draft) else {
+    let Some(cores) = fact(out, &ctx.cores, SPECS) else {
         return;
     };
     let Some(set) = cores.set() else {
-        out.push(threads.skip(format!("{}: nats-server is not pinned", cores.describe())));
-        out.push(others_draft().skip("no cores reserved for nats-server"));
+        out.push(
+            THREADS
+                .draft()
+                .skip(format!("{}: nats-server is not pinned", cores.describe())),
+        );
+        out.push(OTHERS.draft().skip("no cores reserved for nats-server"));
         return;
     };
-    if fact(out, &ctx.processes, threads_draft).is_none() {
+    if fact(out, &ctx.processes, SPECS).is_none() {
         return;
     }
+    let threads = THREADS.draft();
     let threads = threads.expected(format!("all threads within {set}"));
     let servers: Vec<_> = ctx.nats_servers().collect();
     if servers.is_empty() {
@@ -61,7 +73,9 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         });
     }
 
-    let others = others_draft().expected(format!("other processes off {set}"));
+    let others = OTHERS
+        .draft()
+        .expected(format!("other processes off {set}"));
     let mut crowding: Vec<String> = ctx
         .processes
         .iter()
@@ -79,22 +93,6 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
             .observed(format!("{count} processes may run there: {}{}", crowding.join(", "), if count > 5 { ", ..." } else { "" }))
             .warn("isolate the cores (`pier-tuner boot-args`) or confine services with systemd's CPUAffinity= to the housekeeping cores")
     });
-}
-
-fn threads_draft() -> super::Draft {
-    check(
-        "pinning.threads",
-        CAT,
-        "every nats-server thread confined to its cores",
-    )
-}
-
-fn others_draft() -> super::Draft {
-    check(
-        "pinning.others",
-        CAT,
-        "other processes kept off the nats-server cores",
-    )
 }
 
 /// Each thread's allowed CPUs; threads that exit during the walk are left out.

@@ -2,11 +2,21 @@
 
 use pier_config::CpuSet;
 
-use super::{check, Category, Check, Context};
+use super::{Category, Check, Context, Spec};
 use crate::facts;
 use crate::targets;
 
 const CAT: Category = Category::Power;
+
+const GOVERNOR: Spec = Spec::one(
+    "power.governor",
+    CAT,
+    "CPU frequency governor on the nats-server cores",
+);
+const THP: Spec = Spec::one("power.thp", CAT, "transparent huge pages");
+const SWAPPINESS: Spec = Spec::one("power.swappiness", CAT, "vm.swappiness");
+const NUMA: Spec = Spec::one("power.numa", CAT, "nats-server cores on one NUMA node");
+pub const SPECS: &[Spec] = &[GOVERNOR, THP, SWAPPINESS, NUMA];
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     governor(ctx, out);
@@ -24,11 +34,7 @@ fn target_cores(ctx: &Context) -> Option<CpuSet> {
 }
 
 fn governor(ctx: &Context, out: &mut Vec<Check>) {
-    let draft = check(
-        "power.governor",
-        CAT,
-        "CPU frequency governor on the nats-server cores",
-    );
+    let draft = GOVERNOR.draft();
     let Some(cores) = target_cores(ctx) else {
         out.push(draft.skip("CPU topology unknown"));
         return;
@@ -66,7 +72,7 @@ fn governor(ctx: &Context, out: &mut Vec<Check>) {
 
 fn thp(ctx: &Context, out: &mut Vec<Check>) {
     let path = "/sys/kernel/mm/transparent_hugepage/enabled";
-    let draft = check("power.thp", CAT, "transparent huge pages").expected("madvise or never");
+    let draft = THP.draft().expected("madvise or never");
     out.push(match ctx.host.read_optional(path) {
         Err(e) => draft.error(&e),
         Ok(None) => draft.skip("kernel without transparent huge pages"),
@@ -84,23 +90,22 @@ fn swappiness(ctx: &Context, out: &mut Vec<Check>) {
     let Some(target) = targets::sysctl("vm.swappiness") else {
         return;
     };
-    let draft = check("power.swappiness", CAT, "vm.swappiness").expected(target.expected());
-    out.push(match ctx.host.read_optional(target.path()) {
+    let draft = SWAPPINESS.draft().expected(target.expected());
+    out.push(match target.read(ctx.host) {
         Err(e) => draft.error(&e),
-        Ok(None) => draft.skip("no /proc/sys/vm/swappiness"),
-        Ok(Some(text)) => {
-            let draft = draft.observed(text.trim());
-            match target.satisfied(&text) {
-                Ok(true) => draft.pass(),
-                Ok(false) => draft.warn(format!("{}: `pier-tuner apply`", target.why)),
-                Err(e) => draft.observed(e).warn("set vm.swappiness=10"),
+        Ok(current) => {
+            let draft = draft.observed(current.to_string());
+            if target.satisfied(&current) {
+                draft.pass()
+            } else {
+                draft.warn(format!("{}: `pier-tuner apply`", target.why))
             }
         }
     });
 }
 
 fn numa(ctx: &Context, out: &mut Vec<Check>) {
-    let draft = check("power.numa", CAT, "nats-server cores on one NUMA node");
+    let draft = NUMA.draft();
     let nodes: Vec<String> = match ctx.host.list("/sys/devices/system/node") {
         Err(e) => {
             out.push(draft.error(&e));

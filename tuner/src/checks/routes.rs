@@ -8,11 +8,21 @@ use std::time::Duration;
 use pier_config::model::Peer;
 use serde::Deserialize;
 
-use super::{check, Category, Check, Context};
+use super::{Category, Check, Context, Spec};
 use crate::facts::sockets;
-use crate::host::{Host, HostError};
 
 const CAT: Category = Category::Routes;
+
+const PEERS: Spec = Spec::one("routes.peers", CAT, "cluster peers answer as NATS routes");
+/// One per peer: `routes.peer.<name>`.
+const PEER: Spec = Spec::family("routes.peer", CAT, "route to a peer");
+/// One per listen port: `routes.listen.client`, `.monitor`, `.cluster`.
+const LISTEN: Spec = Spec::family(
+    "routes.listen",
+    CAT,
+    "a listen port free or held by nats-server",
+);
+pub const SPECS: &[Spec] = &[LISTEN, PEERS, PEER];
 
 /// Connect and read timeouts: a healthy peer on a LAN answers in well under a millisecond.
 pub const TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,10 +84,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     local_ports(ctx, out);
     let peers: Vec<&Peer> = ctx.config.route_peers().collect();
     let Some(cluster) = &ctx.config.cluster else {
-        out.push(
-            check("routes.peers", CAT, "cluster peers answer as NATS routes")
-                .skip("no cluster configured"),
-        );
+        out.push(PEERS.draft().skip("no cluster configured"));
         return;
     };
     if ctx.offline {
@@ -154,9 +161,8 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
 }
 
 fn peer_draft(peer: &Peer) -> super::Draft {
-    check(
-        format!("routes.peer.{}", peer.name),
-        CAT,
+    PEER.member(
+        &peer.name,
         format!("route to {} ({})", peer.name, peer.address),
     )
 }
@@ -170,17 +176,18 @@ fn local_ports(ctx: &Context, out: &mut Vec<Check>) {
     if ctx.config.cluster.is_some() {
         ports.push(("cluster", node.cluster_listen.port()));
     }
-    let listeners = listeners(ctx.host);
+    let listeners = sockets::read_listeners(ctx.host);
     for (what, port) in ports {
-        let draft = check(
-            format!("routes.listen.{what}"),
-            CAT,
-            format!("{what} port {port} free or held by nats-server"),
-        )
-        .expected("free, or listened on by nats-server");
-        let listeners = match &listeners {
-            Ok(l) => l,
-            Err(e) => {
+        let draft = LISTEN
+            .member(
+                what,
+                format!("{what} port {port} free or held by nats-server"),
+            )
+            .expected("free, or listened on by nats-server");
+        let listeners = match (&listeners, &ctx.processes) {
+            (Ok(l), Ok(_)) => l,
+            // Without the process list a held port's owner is unknown.
+            (Err(e), _) | (_, Err(e)) => {
                 out.push(draft.error(e));
                 continue;
             }
@@ -210,18 +217,6 @@ fn local_ports(ctx: &Context, out: &mut Vec<Check>) {
                 .warn("run as root to see the owner"),
         });
     }
-}
-
-fn listeners(host: &Host) -> Result<Vec<sockets::Listener>, HostError> {
-    let mut all = Vec::new();
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Some(text) = host.read_optional(file)? {
-            all.extend(
-                sockets::listeners(&text).map_err(|e| HostError::parse(host.path(file), e))?,
-            );
-        }
-    }
-    Ok(all)
 }
 
 /// The process holding one of these socket inodes: nats-server processes are looked at first.

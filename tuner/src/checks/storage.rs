@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{check, Category, Check, Context};
+use super::{Category, Check, Context, Spec};
 use crate::facts::mountinfo::{self, Mount};
 use crate::host::{Host, HostError};
 
@@ -24,41 +24,44 @@ const NETWORK_OR_MEMORY: &[&str] = &[
     "virtiofs",
 ];
 
-const IDS: &[(&str, &str)] = &[
-    ("storage.filesystem", "JetStream store filesystem"),
-    ("storage.local", "JetStream store on a local device"),
-    ("storage.own_mount", "JetStream store on its own mount"),
-    ("storage.noatime", "JetStream store mounted noatime"),
-    (
-        "storage.rotational",
-        "JetStream store on a non-rotational device",
-    ),
-    ("storage.free_space", "free space for max_file_store"),
+const FILESYSTEM: Spec = Spec::one("storage.filesystem", CAT, "JetStream store filesystem");
+const LOCAL: Spec = Spec::one("storage.local", CAT, "JetStream store on a local device");
+const OWN_MOUNT: Spec = Spec::one("storage.own_mount", CAT, "JetStream store on its own mount");
+const NOATIME: Spec = Spec::one("storage.noatime", CAT, "JetStream store mounted noatime");
+const ROTATIONAL: Spec = Spec::one(
+    "storage.rotational",
+    CAT,
+    "JetStream store on a non-rotational device",
+);
+const FREE_SPACE: Spec = Spec::one("storage.free_space", CAT, "free space for max_file_store");
+pub const SPECS: &[Spec] = &[
+    FILESYSTEM, LOCAL, OWN_MOUNT, NOATIME, ROTATIONAL, FREE_SPACE,
 ];
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     let js = &ctx.config.jetstream;
     if !js.enabled {
-        for (id, title) in IDS {
-            out.push(check(*id, CAT, *title).skip("JetStream disabled"));
+        for spec in SPECS {
+            out.push(spec.draft().skip("JetStream disabled"));
         }
         return;
     }
     let (store, existing) = store_path(ctx.host, &js.store_dir);
-    let mounts = read_mounts(ctx.host);
+    let mounts = mountinfo::read(ctx.host);
     let mount = match &mounts {
         Err(e) => {
-            for (id, title) in IDS {
-                out.push(check(*id, CAT, *title).error(e));
+            for spec in SPECS {
+                out.push(spec.draft().error(e));
             }
             return;
         }
         Ok(mounts) => match mountinfo::holding(mounts, &store) {
             Some(m) => m,
             None => {
-                for (id, title) in IDS {
+                for spec in SPECS {
                     out.push(
-                        check(*id, CAT, *title).skip(format!("no mount holds {}", store.display())),
+                        spec.draft()
+                            .skip(format!("no mount holds {}", store.display())),
                     );
                 }
                 return;
@@ -73,8 +76,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     );
     let remote = NETWORK_OR_MEMORY.contains(&mount.fs_type.as_str());
 
-    let draft =
-        check("storage.filesystem", CAT, "JetStream store filesystem").expected("xfs or ext4");
+    let draft = FILESYSTEM.draft().expected("xfs or ext4");
     out.push(match mount.fs_type.as_str() {
         "xfs" | "ext4" => draft.observed(format!("{} at {at}", mount.fs_type)).pass(),
         _ if remote => draft.skip(format!("{} (judged by storage.local)", mount.fs_type)),
@@ -83,7 +85,8 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
             .warn("JetStream's fsync-heavy append log is best served by xfs or ext4"),
     });
 
-    let draft = check("storage.local", CAT, "JetStream store on a local device")
+    let draft = LOCAL
+        .draft()
         .expected("a local block device (not nfs, cifs, smb3, tmpfs)");
     out.push(if remote {
         draft
@@ -93,8 +96,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         draft.observed(format!("{} at {at}", mount.fs_type)).pass()
     });
 
-    let draft = check("storage.own_mount", CAT, "JetStream store on its own mount")
-        .expected("a mount point other than /");
+    let draft = OWN_MOUNT.draft().expected("a mount point other than /");
     out.push(if mount.mount_point == Path::new("/") {
         draft
             .observed(format!("on / ({})", mount.source))
@@ -103,8 +105,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         draft.observed(format!("{}", mount.mount_point.display())).pass()
     });
 
-    let draft =
-        check("storage.noatime", CAT, "JetStream store mounted noatime").expected("noatime");
+    let draft = NOATIME.draft().expected("noatime");
     let options = mount.options.join(",");
     out.push(if mount.has_option("noatime") {
         draft.observed(options).pass()
@@ -121,12 +122,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         ))
     });
 
-    let draft = check(
-        "storage.rotational",
-        CAT,
-        "JetStream store on a non-rotational device",
-    )
-    .expected("rotational = 0");
+    let draft = ROTATIONAL.draft().expected("rotational = 0");
     out.push(if remote {
         draft.skip(format!("{} has no local block device", mount.fs_type))
     } else {
@@ -155,15 +151,10 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     out.push(free_space(ctx, &existing));
 }
 
-fn read_mounts(host: &Host) -> Result<Vec<Mount>, HostError> {
-    host.parse("/proc/self/mountinfo", mountinfo::parse)
-        .or_else(|_| host.parse("/proc/1/mountinfo", mountinfo::parse))
-}
-
 /// The whole disks holding the JetStream store (empty on network filesystems or when unknown).
 pub(crate) fn store_disks(host: &Host, store_dir: &Path) -> Result<Vec<(String, bool)>, HostError> {
     let (store, _) = store_path(host, store_dir);
-    let mounts = read_mounts(host)?;
+    let mounts = mountinfo::read(host)?;
     match mountinfo::holding(&mounts, &store) {
         Some(mount) if !NETWORK_OR_MEMORY.contains(&mount.fs_type.as_str()) => disks(host, mount),
         _ => Ok(Vec::new()),
@@ -266,13 +257,10 @@ fn collect_disks(
 
 fn free_space(ctx: &Context, existing: &Path) -> Check {
     let max = ctx.config.jetstream.max_file_store;
-    let draft =
-        check("storage.free_space", CAT, "free space for max_file_store").expected(match max {
-            Some(max) => format!("≥ {max} available"),
-            None => {
-                "max_file_store unset: nats-server takes up to 75% of the free space".to_owned()
-            }
-        });
+    let draft = FREE_SPACE.draft().expected(match max {
+        Some(max) => format!("≥ {max} available"),
+        None => "max_file_store unset: nats-server takes up to 75% of the free space".to_owned(),
+    });
     if !ctx.host.is_live() {
         return draft.skip("free space is measured on the live host only (--root /)");
     }
@@ -283,7 +271,7 @@ fn free_space(ctx: &Context, existing: &Path) -> Check {
         Ok(stat) => {
             // fsblkcnt_t and c_ulong are u64 on the 64-bit targets pier ships for.
             let (blocks, size): (u64, u64) = (stat.blocks_available(), stat.fragment_size());
-            let free = blocks * size;
+            let free = blocks.saturating_mul(size);
             let draft = draft.observed(format!(
                 "{} available at {}",
                 pier_config::units::Bytes(free),

@@ -18,11 +18,7 @@ pub fn with_value(text: &str, key: &str, value: &str) -> String {
     let mut replaced = false;
     let mut out: Vec<String> = Vec::new();
     for existing in text.lines() {
-        let assigns = existing
-            .trim()
-            .split_once('=')
-            .is_some_and(|(k, _)| k.trim() == key);
-        if assigns && !existing.trim_start().starts_with('#') {
+        if assigns(existing, key) {
             if !replaced {
                 out.push(line.clone());
                 replaced = true;
@@ -37,6 +33,25 @@ pub fn with_value(text: &str, key: &str, value: &str) -> String {
     let mut text = out.join("\n");
     text.push('\n');
     text
+}
+
+/// The file with every uncommented assignment of `key` removed; everything else kept.
+pub fn without(text: &str, key: &str) -> String {
+    text.lines()
+        .filter(|line| !assigns(line, key))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// Whether a line assigns `key` (`KEY=...` or `export KEY=...`), comments excluded.
+fn assigns(line: &str, key: &str) -> bool {
+    let line = line.trim_start();
+    !line.starts_with('#')
+        && line
+            .strip_prefix("export ")
+            .unwrap_or(line)
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim() == key)
 }
 
 #[cfg(test)]
@@ -54,5 +69,9 @@ mod tests {
         let added = with_value(&set, "IRQBALANCE_BANNED_CPUS", "fc");
         assert_eq!(value(&added, "IRQBALANCE_BANNED_CPUS"), Some("fc"));
         assert_eq!(added.matches("IRQBALANCE_BANNED_CPULIST").count(), 1);
+        let removed = without(&added, "IRQBALANCE_BANNED_CPUS");
+        assert_eq!(value(&removed, "IRQBALANCE_BANNED_CPUS"), None);
+        assert!(removed.starts_with("# IRQBALANCE_BANNED_CPUS=ff\n"));
+        assert_eq!(value(&removed, "IRQBALANCE_BANNED_CPULIST"), Some("3-7"));
     }
 }

@@ -1,4 +1,9 @@
-//! `/proc/interrupts`: which device each numbered interrupt belongs to.
+//! `/proc/interrupts`: which device each numbered interrupt belongs to, and where
+//! `/proc/irq/N/` says it is delivered. The procfs crate has no parser for these files.
+
+use pier_config::CpuSet;
+
+use crate::host::{Host, HostError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interrupt {
@@ -74,6 +79,52 @@ pub fn parse(text: &str) -> Result<Vec<Interrupt>, String> {
 fn is_trigger(word: &str) -> bool {
     let w = word.to_ascii_lowercase();
     w.ends_with("edge") || w.ends_with("level") || w.ends_with("fasteoi")
+}
+
+#[derive(Debug, Clone)]
+pub struct IrqAffinity {
+    pub irq: Interrupt,
+    /// What was asked (`smp_affinity_list`).
+    pub requested: CpuSet,
+    /// Where the interrupt is actually delivered, when the kernel says.
+    pub effective: Option<CpuSet>,
+}
+
+impl IrqAffinity {
+    pub fn landing(&self) -> &CpuSet {
+        match &self.effective {
+            Some(set) if !set.is_empty() => set,
+            _ => &self.requested,
+        }
+    }
+}
+
+/// Every numbered interrupt with its affinity; interrupts without a `/proc/irq/N` entry (gone,
+/// or per-CPU) are left out.
+pub fn read(host: &Host) -> Result<Vec<IrqAffinity>, HostError> {
+    let irqs = host.parse("/proc/interrupts", parse)?;
+    let mut out = Vec::new();
+    for irq in irqs {
+        let dir = format!("/proc/irq/{}", irq.irq);
+        let requested = match host.cpu_list_optional(format!("{dir}/smp_affinity_list"))? {
+            Some(set) => set,
+            None => {
+                let mask = format!("{dir}/smp_affinity");
+                match host.read_optional(&mask)? {
+                    Some(text) => CpuSet::from_mask(text.trim())
+                        .map_err(|e| HostError::parse(host.path(&mask), e.to_string()))?,
+                    None => continue,
+                }
+            }
+        };
+        let effective = host.cpu_list_optional(format!("{dir}/effective_affinity_list"))?;
+        out.push(IrqAffinity {
+            irq,
+            requested,
+            effective,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

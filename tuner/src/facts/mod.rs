@@ -1,9 +1,15 @@
-//! Pure parsers for the host files the checks read. Each takes the file's text and returns a typed
-//! value or a reason; [`crate::host::Host`] adds the path. Tested on captured text.
+//! The host facts: pure parsers over a file's text (tested on captured text), and beside each the
+//! reader that fetches it through [`crate::host::Host`] and names the file in every error.
+//! `checks`, `apply` and `boot_args` all depend on these, never on each other.
+//!
+//! procfs parses `/proc/net/tcp*` and mountinfo here; the other files keep their own parsers,
+//! each module saying why.
 
 pub mod cmdline;
+pub mod cpus;
 pub mod env_file;
 pub mod interrupts;
+pub mod irqbalance;
 pub mod meminfo;
 pub mod mountinfo;
 pub mod process;
@@ -13,12 +19,7 @@ use pier_config::CpuSet;
 
 /// A kernel CPU list (`0-3,6`); empty text and the kernel's `(null)` mean no CPU.
 pub fn cpu_list(text: &str) -> Result<CpuSet, String> {
-    let text = text.trim();
-    if text.is_empty() || text == "(null)" {
-        return Ok(CpuSet::new());
-    }
-    text.parse()
-        .map_err(|e: pier_config::cpuset::CpuSetError| e.to_string())
+    CpuSet::from_kernel_list(text).map_err(|e| e.to_string())
 }
 
 /// The chosen value of a sysfs selector such as `always [madvise] never`; a file holding a single

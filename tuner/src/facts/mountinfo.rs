@@ -2,6 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use procfs::process::MountInfos;
+use procfs::FromBufRead;
+
+use crate::host::{Host, HostError};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     /// `major:minor` of the mounted device.
@@ -19,27 +24,44 @@ impl Mount {
     }
 }
 
+/// Parsed by procfs, which splits the fields (optional fields and all) but leaves mountinfo's
+/// octal escapes in place: they are undone here.
 pub fn parse(text: &str) -> Result<Vec<Mount>, String> {
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(parse_line)
-        .collect()
+    let infos =
+        MountInfos::from_buf_read(text.as_bytes()).map_err(|e| format!("bad mountinfo: {e}"))?;
+    Ok(infos
+        .into_iter()
+        .map(|info| {
+            let mut options: Vec<String> = info
+                .mount_options
+                .into_iter()
+                .map(|(k, v)| v.map_or(k.clone(), |v| format!("{k}={v}")))
+                .collect();
+            options.sort();
+            Mount {
+                device: info.majmin,
+                mount_point: PathBuf::from(unescape(&info.mount_point.to_string_lossy())),
+                options,
+                fs_type: info.fs_type,
+                source: unescape(info.mount_source.as_deref().unwrap_or("none")),
+            }
+        })
+        .collect())
 }
 
-fn parse_line(line: &str) -> Result<Mount, String> {
-    let bad = || format!("bad mountinfo line {line:?}");
-    let (before, after) = line.split_once(" - ").ok_or_else(bad)?;
-    let fields: Vec<&str> = before.split_whitespace().collect();
-    let tail: Vec<&str> = after.split_whitespace().collect();
-    if fields.len() < 6 || tail.len() < 2 {
-        return Err(bad());
-    }
-    Ok(Mount {
-        device: fields[2].to_owned(),
-        mount_point: PathBuf::from(unescape(fields[4])),
-        options: fields[5].split(',').map(str::to_owned).collect(),
-        fs_type: tail[0].to_owned(),
-        source: unescape(tail[1]),
+/// The mounts of the host: `/proc/self/mountinfo` (the tuner's own view), else init's
+/// `/proc/1/mountinfo`. When both fail the error names the fallback, unless it is absent: then
+/// the first file's own error.
+pub fn read(host: &Host) -> Result<Vec<Mount>, HostError> {
+    host.parse("/proc/self/mountinfo", parse).or_else(|first| {
+        match host.parse("/proc/1/mountinfo", parse) {
+            Err(HostError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(first)
+            }
+            other => other,
+        }
     })
 }
 

@@ -1,6 +1,32 @@
 //! `/proc/PID/status` and `/proc/PID/limits`.
+//!
+//! Parsed here rather than with procfs: its `Status` requires some twenty fields (captured trees
+//! keep the three the checks use), and its `Limits` subtracts from a line's word count
+//! unchecked, so a blank or short line underflows.
 
 use pier_config::CpuSet;
+
+use crate::host::{is_gone, Host, HostError};
+
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub pid: u32,
+    pub status: Status,
+}
+
+/// Every process under ROOT/proc, from one pass over their status files.
+pub fn processes(host: &Host) -> Result<Vec<Process>, HostError> {
+    let mut out = Vec::new();
+    for pid in host.list_numeric("/proc")? {
+        match host.parse(format!("/proc/{pid}/status"), status) {
+            Ok(status) => out.push(Process { pid, status }),
+            // Exited since the directory was listed.
+            Err(e) if is_gone(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {

@@ -1,32 +1,47 @@
 //! `/proc/net/tcp` and `/proc/net/tcp6`: listening sockets and their inodes.
 
+use procfs::net::{TcpNetEntries, TcpState};
+use procfs::{ExplicitSystemInfo, FromBufReadSI};
+
+use crate::host::{Host, HostError};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listener {
     pub port: u16,
     pub inode: u64,
 }
 
-/// Sockets in state LISTEN (`0A`).
+/// Sockets in state LISTEN, parsed by procfs (which only needs the byte order, for addresses
+/// the checks do not use; ports and inodes read the same either way).
 pub fn listeners(text: &str) -> Result<Vec<Listener>, String> {
-    let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if words.len() < 10 {
-            continue;
-        }
-        if words[3] != "0A" {
-            continue;
-        }
-        let port = words[1]
-            .rsplit_once(':')
-            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-            .ok_or_else(|| format!("bad local address {:?}", words[1]))?;
-        let inode = words[9]
-            .parse()
-            .map_err(|_| format!("bad inode {:?}", words[9]))?;
-        out.push(Listener { port, inode });
+    let system = ExplicitSystemInfo {
+        boot_time_secs: 0,
+        ticks_per_second: 0,
+        page_size: 0,
+        is_little_endian: cfg!(target_endian = "little"),
+    };
+    let entries =
+        TcpNetEntries::from_buf_read(text.as_bytes(), &system).map_err(|e| e.to_string())?;
+    Ok(entries
+        .0
+        .into_iter()
+        .filter(|e| e.state == TcpState::Listen)
+        .map(|e| Listener {
+            port: e.local_address.port(),
+            inode: e.inode,
+        })
+        .collect())
+}
+
+/// Every listening TCP socket of the host. `/proc/net/tcp` must be there (without it no port
+/// can be called free); `tcp6` is absent on kernels without IPv6 and then adds nothing.
+pub fn read_listeners(host: &Host) -> Result<Vec<Listener>, HostError> {
+    let mut all = host.parse("/proc/net/tcp", listeners)?;
+    let tcp6 = "/proc/net/tcp6";
+    if let Some(text) = host.read_optional(tcp6)? {
+        all.extend(listeners(&text).map_err(|e| HostError::parse(host.path(tcp6), e))?);
     }
-    Ok(out)
+    Ok(all)
 }
 
 /// The inode of a `socket:[12345]` file-descriptor link.
@@ -56,5 +71,7 @@ mod tests {
         );
         assert_eq!(socket_inode("socket:[5555]"), Some(5555));
         assert_eq!(socket_inode("/dev/null"), None);
+        assert!(listeners("header\n   0: nonsense\n").is_err());
+        assert_eq!(listeners("header only\n").unwrap(), []);
     }
 }
