@@ -5,12 +5,13 @@ shows a change and makes none; a reloadable change reloads; a non-reloadable one
 node, the meta leader last; a rolling restart under load loses no acknowledged message.
 
 Needs: the lab (root, namespaces), `bash ansible/setup` (ansible-core in /opt/pier-ansible),
-pier's .deb (`packaging/build`) and pier-bench (`cargo build --release -p pier-bench`). Without
-any of them the tests fail; they never skip.
+and the Rust toolchain (the tests build pier's .deb and pier-bench with `packaging/build`, or take
+the .deb PIER_DEB names). Without any of them the tests fail; they never skip.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -47,13 +48,15 @@ LAB_VARS = {
 }
 
 
+@functools.cache
 def package() -> Path:
-    """pier's .deb: PIER_DEB, or the newest one packaging/build wrote."""
+    """pier's .deb: PIER_DEB, or the one packaging/build makes from this clone (it also builds
+    pier-bench in release)."""
     if os.environ.get("PIER_DEB"):
         return Path(os.environ["PIER_DEB"])
-    debs = sorted((TARGET / "packages").glob("pier_*_amd64.deb"), key=lambda p: p.stat().st_mtime)
-    assert debs, f"no pier .deb in {TARGET / 'packages'}: build it with packaging/build"
-    return debs[-1]
+    done = subprocess.run([str(REPO / "packaging/build")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"packaging/build: {done.stdout}\n{done.stderr}"
+    return Path(next(line for line in done.stdout.splitlines() if line.endswith(".deb")))
 
 
 def bench_binary() -> Path:
