@@ -3,8 +3,9 @@
     sys.path.insert(0, "<repo>/lab")
     pytest_plugins = ["pierlab.fixtures"]
 
-then ask for `lab` (the lab, up for the whole session) or `healthy_lab` (the same, with every
-fault undone before and after the test)."""
+then ask for `lab` (the lab, up for the whole session), `healthy_lab` (the same, with every
+fault undone before and after the test) or `fresh_lab` (booted anew for one test module: bare
+hosts, empty stores, whatever earlier modules installed or broke)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,13 @@ def healthy_lab(lab: Lab) -> Iterator[Lab]:
     lab.reset_faults()
     yield lab
     lab.reset_faults()
+
+
+@pytest.fixture(scope="module")
+def fresh_lab(lab: Lab) -> Lab:
+    """The lab booted anew from nothing for this module: a system test (a package install, a
+    rollout) starts from bare hosts whatever ran before it, and costs a couple of seconds."""
+    hosts = len(lab.hosts()) or int(os.environ.get("PIER_LAB_HOSTS", layout.DEFAULT_HOSTS))
+    lab.down()
+    lab.up(hosts)
+    return lab

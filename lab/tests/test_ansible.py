@@ -162,9 +162,9 @@ def meta_leader(lab: Lab) -> str:
 
 
 @pytest.fixture(scope="module")
-def playbooks(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Playbooks:
+def playbooks(fresh_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Playbooks:
     assert (VENV / "bin" / "ansible-playbook").exists(), f"no ansible in {VENV}: bash ansible/setup"
-    lab.up(len(lab.hosts()) or 3)
+    lab = fresh_lab
     for node in NODES:
         installed = lab.exec(node, ["dpkg-query", "-W", "pier"], check=False)
         assert installed.returncode != 0, (

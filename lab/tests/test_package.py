@@ -45,9 +45,10 @@ def debs(tmp_path_factory) -> dict[int, Path]:
 
 
 @pytest.fixture(scope="module")
-def host(debs, lab):
-    """HOST with the debs in /root. It must be fresh (no pier package, no pier user), and is left
-    fresh again, whatever the tests did: package purged, store emptied, user deleted."""
+def host(debs, fresh_lab):
+    """HOST with the debs in /root, on a lab booted anew (no pier package, no pier user), and
+    left fresh again, whatever the tests did: package purged, store emptied, user deleted."""
+    lab = fresh_lab
     for argv in (["dpkg-query", "-W", "pier"], ["getent", "passwd", "pier"]):
         found = lab.exec(HOST, argv, check=False)
         assert found.returncode != 0, (
