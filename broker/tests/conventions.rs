@@ -156,3 +156,38 @@ fn a_closed_stdout_ends_a_command_quietly() {
         assert_eq!(output.status.code(), Some(0), "{}", context(&output));
     }
 }
+
+/// `status` reads where the node listens, and answers for an operator who cannot read the node's
+/// secrets: a password file it cannot read is no reason to refuse (the node is simply not
+/// reachable here, exit 2, rather than "invalid", exit 1).
+#[test]
+fn status_does_not_need_the_nodes_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pier.toml");
+    let text = std::fs::read_to_string(LOCAL_NODE)
+        .unwrap()
+        .replace("127.0.0.1:8222", "127.0.0.1:1")
+        .replace(
+            "[jetstream]",
+            "[cluster.authorization]\nuser = \"route\"\npassword_file = \"/nonexistent/route-password\"\n\n[jetstream]",
+        );
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    let validate = run(Path::new(BROKER), &["validate", "--config", config]);
+    assert_eq!(validate.status.code(), Some(1), "{}", context(&validate));
+    let status = run(
+        Path::new(BROKER),
+        &[
+            "status",
+            "--config",
+            config,
+            "--timeout",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(status.status.code(), Some(2), "{}", context(&status));
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["reachable"], false, "{}", context(&status));
+}

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use std::io::Write as _;
 
-use pier_config::load::{check, Checked, ServerChoice};
+use pier_config::load::{check, Checked, ServerChoice, VersionSource};
 use pier_config::model::DEFAULT_CONFIG_PATH;
-use pier_config::{Diagnostic, ReadError};
+use pier_config::{Config, Diagnostic, ReadError};
 use serde_json::json;
 
 use crate::{exit, Format};
@@ -41,13 +41,7 @@ pub fn load_valid(
     nothing: &str,
     format: Format,
 ) -> Result<Checked, ExitCode> {
-    let checked = check(path, choice).map_err(|e| {
-        match format {
-            Format::Json => print_json(&unreadable_json(&e)),
-            Format::Text => eprintln!("error: {e}"),
-        }
-        ExitCode::from(exit::CANNOT_RUN)
-    })?;
+    let checked = check_reporting(path, choice, format)?;
     if checked.valid_config().is_none() {
         match format {
             Format::Json => print_json(&report_json(&checked, false)),
@@ -67,6 +61,50 @@ pub fn load_valid(
         tracing::warn!("{warning}");
     }
     Ok(checked)
+}
+
+/// Loads pier.toml for a command that only reads where the node listens (`status`): it must
+/// parse, but it is not refused for what validation finds, so that an operator who cannot read
+/// the node's secrets (0600, owned by pier) still gets an answer; the findings are logged at
+/// debug level. Reported as [`load_valid`] reports.
+pub fn load_parsed(path: &ConfigPath, format: Format) -> Result<Config, ExitCode> {
+    let choice = ServerChoice {
+        binary: None,
+        version: VersionSource::Unknown,
+    };
+    let checked = check_reporting(path, &choice, format)?;
+    for diagnostic in &checked.diagnostics {
+        tracing::debug!("{diagnostic}");
+    }
+    match checked.config {
+        Some(config) => Ok(config),
+        None => {
+            match format {
+                Format::Json => print_json(&report_json(&checked, false)),
+                Format::Text => {
+                    for diagnostic in checked.errors() {
+                        eprintln!("{diagnostic}");
+                    }
+                }
+            }
+            Err(ExitCode::from(exit::FAILED))
+        }
+    }
+}
+
+/// [`check`], with an unreadable file reported (JSON on stdout, or stderr).
+fn check_reporting(
+    path: &ConfigPath,
+    choice: &ServerChoice,
+    format: Format,
+) -> Result<Checked, ExitCode> {
+    check(path, choice).map_err(|e| {
+        match format {
+            Format::Json => print_json(&unreadable_json(&e)),
+            Format::Text => eprintln!("error: {e}"),
+        }
+        ExitCode::from(exit::CANNOT_RUN)
+    })
 }
 
 /// The JSON report of a checked file: whether it passed, every error and warning located, and

@@ -29,8 +29,19 @@ pub struct Defaults<'a> {
 
 /// Installs the process's subscriber. Call once, first thing in `main`.
 pub fn init(defaults: Defaults<'_>) {
-    let mut filter =
-        EnvFilter::try_from_env(ENV).unwrap_or_else(|_| EnvFilter::new(defaults.level));
+    let mut filter = match EnvFilter::try_from_env(ENV) {
+        Ok(filter) => filter,
+        Err(e) => {
+            // Unset is the usual case; a value that does not parse is a mistake worth a line.
+            if std::env::var_os(ENV).is_some() {
+                eprintln!(
+                    "warning: {ENV} ignored ({e}); logging at {}",
+                    defaults.level
+                );
+            }
+            EnvFilter::new(defaults.level)
+        }
+    };
     for directive in defaults.always {
         if let Ok(directive) = directive.parse() {
             filter = filter.add_directive(directive);

@@ -6,19 +6,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{exit, valid_config, Format, StatusArgs};
+use pier_cli::config::load_parsed;
+
+use super::{exit, Format, StatusArgs};
 use crate::monitor::{printable, summarize, Monitor, MonitorError, NodeView};
 
 /// How long one monitoring request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let config = match valid_config(&args.config, "nothing asked", args.format) {
-        Ok(checked) => checked.config,
+    let config = match load_parsed(&args.config.config, args.format) {
+        Ok(config) => config,
         Err(code) => return Ok(code),
-    };
-    let Some(config) = config else {
-        return Ok(ExitCode::from(exit::FAILED));
     };
     let expected: Vec<String> = config.route_peers().map(|p| p.name.clone()).collect();
     let monitor = Monitor::new(

@@ -308,6 +308,11 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
         tokio::select! {
             status = supervisor.child.wait() => {
                 health.abort();
+                // A reload still running would signal a pid that may be reused by now, rewrite
+                // the runtime file and tell systemd READY=1 after this exit.
+                if let Some(reload) = reloading.take() {
+                    reload.abort();
+                }
                 supervisor.drain_logs().await;
                 let reason = match status {
                     Ok(status) => format!("nats-server exited on its own: {status}"),

@@ -354,6 +354,14 @@ fn lintian_has_no_errors_and_every_warning_is_explained() {
         .output()
         .expect("lintian (apt-get install lintian)");
     let report = String::from_utf8_lossy(&output.stdout);
+    // lintian exits 0 or 1 (tags at or above the fail level) when it has checked the package;
+    // anything else, or no report about pier at all, means it did not run.
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)) && report.contains("pier: "),
+        "lintian did not check the package ({:?}):\n{report}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         !report.lines().any(|l| l.starts_with("E: ")),
         "lintian errors:\n{report}"
