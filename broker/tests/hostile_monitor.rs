@@ -79,13 +79,7 @@ fn control_characters_never_reach_a_view_or_a_status_line() {
 #[test]
 fn status_prints_hostile_text_escaped() {
     let server = HostileServer::start(lookalike("evil\u{1b}[2J\nREADY=1", "down\u{1b}[0m"));
-    let node = NodeDir::new(NodePorts {
-        name: "n1".into(),
-        client: 1,
-        monitor: server.port(),
-        cluster: 2,
-    });
-    let config = node.write_config(&[], NATS_2_15, "");
+    let (_node, config) = node_watching(&server);
     let config = config.to_str().unwrap();
     let (status, out) =
         pier_broker_output(&["status", "--config", config], Duration::from_secs(20));
@@ -139,13 +133,7 @@ fn an_endpoint_without_what_nats_server_always_sends_is_not_a_nats_server() {
 
     // The operator is told so, in text and in JSON.
     let server = HostileServer::start(|_: &str| Reply::json(200, r#"{"hello":"world"}"#));
-    let node = NodeDir::new(NodePorts {
-        name: "n1".into(),
-        client: 1,
-        monitor: server.port(),
-        cluster: 2,
-    });
-    let config = node.write_config(&[], NATS_2_15, "");
+    let (_node, config) = node_watching(&server);
     let config = config.to_str().unwrap();
     let (status, out) =
         pier_broker_output(&["status", "--config", config], Duration::from_secs(20));
@@ -303,4 +291,16 @@ fn status_ends_on_a_trickling_port_and_takes_any_timeout() {
         assert_eq!(status.code(), Some(0), "--timeout {timeout}: {out}");
         assert!(out.contains("Server n1"), "{out}");
     }
+}
+
+/// A node whose pier.toml points its monitoring port at `server`, and that file's path.
+fn node_watching(server: &HostileServer) -> (NodeDir, std::path::PathBuf) {
+    let node = NodeDir::new(NodePorts {
+        name: "n1".into(),
+        client: 1,
+        monitor: server.port(),
+        cluster: 2,
+    });
+    let config = node.write_config(&[], NATS_2_15, "");
+    (node, config)
 }
