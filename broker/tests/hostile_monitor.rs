@@ -247,13 +247,7 @@ fn status_ends_on_a_trickling_port_and_takes_any_timeout() {
         head: b"HTTP/1.1 200 OK\r\n\r\n".to_vec(),
         every: Duration::from_millis(100),
     });
-    let node = NodeDir::new(NodePorts {
-        name: "n1".into(),
-        client: 1,
-        monitor: trickle.port(),
-        cluster: 2,
-    });
-    let config = node.write_config(&[], NATS_2_15, "");
+    let (_node, config) = node_watching(&trickle);
     let config = config.to_str().unwrap();
     let started = Instant::now();
     let (status, out) = pier_broker_output(
@@ -269,13 +263,7 @@ fn status_ends_on_a_trickling_port_and_takes_any_timeout() {
 
     // A timeout beyond what the clock holds is "wait for good", not a panic.
     let good = HostileServer::start(lookalike("n1", ""));
-    let node = NodeDir::new(NodePorts {
-        name: "n1".into(),
-        client: 1,
-        monitor: good.port(),
-        cluster: 2,
-    });
-    let config = node.write_config(&[], NATS_2_15, "");
+    let (_node, config) = node_watching(&good);
     let max = u64::MAX.to_string();
     for timeout in [max.as_str(), "18446744073709551", "0"] {
         let (status, out) = pier_broker_output(
