@@ -9,8 +9,9 @@
 //!
 //! PROPTEST_CASES sets the number of cases (64 by default, a few seconds).
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pier_broker::render::{render, SecretError, Secrets};
@@ -29,22 +30,12 @@ impl Secrets for Hostile {
     }
 }
 
+/// Both supported servers, with the version `render` takes.
 fn servers() -> Vec<(ServerVersion, PathBuf)> {
-    let new = std::env::var_os("PIER_NATS_SERVER_2_15")
-        .map_or_else(|| PathBuf::from("/usr/lib/pier/nats-server"), PathBuf::from);
-    let old = std::env::var_os("PIER_NATS_SERVER_2_9")
-        .map_or_else(|| PathBuf::from("/usr/sbin/nats-server"), PathBuf::from);
-    for path in [&new, &old] {
-        assert!(
-            path.is_file(),
-            "{} missing: .ci/setup installs it",
-            path.display()
-        );
-    }
-    vec![
-        (ServerVersion::new(2, 15, 1), new),
-        (ServerVersion::new(2, 9, 10), old),
-    ]
+    support::servers()
+        .into_iter()
+        .map(|(version, path)| (version.parse().unwrap(), path))
+        .collect()
 }
 
 /// A TOML basic string: JSON's escapes are all valid TOML escapes.
@@ -241,16 +232,9 @@ fn whatever_validate_accepts_nats_server_accepts() {
                 TestCaseError::fail(format!("validate accepted but render refused: {e}"))
             })?;
             std::fs::write(&conf, &text).unwrap();
-            let out = Command::new(server)
-                .arg("-t")
-                .arg("-c")
-                .arg(&conf)
-                .output()
-                .unwrap();
-            if !out.status.success() {
+            if let Err(refusal) = support::server_accepts(server, &conf) {
                 return Err(TestCaseError::fail(format!(
-                    "nats-server {version} -t refused what validate accepted:\n{}\n--- pier.toml\n{}\n--- rendered\n{text}",
-                    String::from_utf8_lossy(&out.stderr),
+                    "nats-server {version} -t refused what validate accepted:\n{refusal}\n--- pier.toml\n{}\n--- rendered\n{text}",
                     case.toml
                 )));
             }
@@ -295,16 +279,8 @@ fn every_control_character_in_a_secret_is_escaped_as_nats_server_reads_it() {
             "{text}"
         );
         std::fs::write(&conf, &text).unwrap();
-        let out = Command::new(&server)
-            .arg("-t")
-            .arg("-c")
-            .arg(&conf)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "nats-server {version} -t refused:\n{}\n{text}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(refusal) = support::server_accepts(&server, &conf) {
+            panic!("nats-server {version} -t refused:\n{refusal}\n{text}");
+        }
     }
 }

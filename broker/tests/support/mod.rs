@@ -41,6 +41,40 @@ pub fn cannot_run(why: &str) -> bool {
     true
 }
 
+/// Both supported nats-server versions as (version, binary), newest first;
+/// PIER_NATS_SERVER_2_15 and PIER_NATS_SERVER_2_9 say where they are when not where .ci/setup
+/// puts them. A missing one fails the test.
+pub fn servers() -> Vec<(&'static str, PathBuf)> {
+    let new = std::env::var_os("PIER_NATS_SERVER_2_15")
+        .map_or_else(|| PathBuf::from(NATS_2_15), PathBuf::from);
+    let old = std::env::var_os("PIER_NATS_SERVER_2_9")
+        .map_or_else(|| PathBuf::from(NATS_2_9), PathBuf::from);
+    for path in [&new, &old] {
+        assert!(
+            path.is_file(),
+            "nats-server missing at {}: .ci/setup installs it",
+            path.display()
+        );
+    }
+    vec![("2.15.1", new), ("2.9.10", old)]
+}
+
+/// `nats-server -t -c CONF`, the real server's judgement of a rendered file: what it said when it
+/// refuses.
+pub fn server_accepts(server: &Path, conf: &Path) -> Result<(), String> {
+    let out = Command::new(server)
+        .arg("-t")
+        .arg("-c")
+        .arg(conf)
+        .output()
+        .expect("run nats-server -t");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 /// nats-server 2.15.1, pier's bundled build.
 pub const NATS_2_15: &str = "/usr/lib/pier/nats-server";
 /// Debian 12's nats-server 2.9.10, the oldest version pier supports.
