@@ -34,7 +34,8 @@ impl std::ops::Deref for ConfigPath {
 /// read, [`exit::FAILED`] for an invalid one, in every binary. With `--format json` the report is
 /// a JSON document on stdout (the shape `pier-broker validate` prints), so a program reading it
 /// always gets one; otherwise every error goes to stderr. `nothing` says what did not happen
-/// ("nothing rendered"). Warnings of a valid file are logged.
+/// ("nothing rendered"). Warnings of a valid file are the caller's: which matter depends on the
+/// command (`provision` does not care whether this machine has a nats-server binary).
 pub fn load_valid(
     path: &ConfigPath,
     choice: &ServerChoice,
@@ -56,9 +57,6 @@ pub fn load_valid(
             }
         }
         return Err(ExitCode::from(exit::FAILED));
-    }
-    for warning in checked.warnings() {
-        tracing::warn!("{warning}");
     }
     Ok(checked)
 }

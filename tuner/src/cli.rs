@@ -142,6 +142,9 @@ fn load(
         version,
     };
     let checked = load_valid(&args.config, &choice, nothing, format)?;
+    for warning in checked.warnings() {
+        tracing::warn!("{warning}");
+    }
     let version = checked.version;
     let config = checked.config.ok_or_else(|| ExitCode::from(exit::FAILED))?;
     Ok((config, version))
