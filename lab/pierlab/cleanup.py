@@ -86,8 +86,11 @@ def down() -> list[str]:
     """Removes everything of the lab; returns what it had to remove. Raises if anything is left."""
     cleaned: list[str] = []
     if layout.CGROUP_ROOT.is_dir():
-        for events in layout.CGROUP_ROOT.rglob("cgroup.freeze"):
-            events.write_text("0")
+        # os.walk, not rglob: a running host's systemd removes cgroups while this walks.
+        for directory, _, files in os.walk(layout.CGROUP_ROOT):
+            if "cgroup.freeze" in files:
+                with contextlib.suppress(FileNotFoundError):
+                    (Path(directory) / "cgroup.freeze").write_text("0")
     killed: set[int] = set()
     deadline = time.monotonic() + 15
     while (pids := processes_in_lab()) and time.monotonic() < deadline:

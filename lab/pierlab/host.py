@@ -55,12 +55,17 @@ def ensure_store(h: layout.HostLayout) -> None:
 
 
 def cgroup_pids(cgroup: Path) -> list[int]:
+    """Every process in the cgroup tree. The host's systemd adds and removes cgroups while this
+    walks (a unit restarting), so a directory that vanishes is skipped: os.walk ignores a
+    directory it can no longer list, where Path.rglob raised (a flaky FileNotFoundError in CI)."""
     pids: list[int] = []
-    for procs in cgroup.rglob("cgroup.procs") if cgroup.is_dir() else []:
+    for directory, _, files in os.walk(cgroup):
+        if "cgroup.procs" not in files:
+            continue
         try:
-            pids += [int(p) for p in procs.read_text().split()]
+            pids += [int(p) for p in (Path(directory) / "cgroup.procs").read_text().split()]
         except OSError:
-            continue  # a cgroup removed while walking
+            continue  # removed between listing and reading
     return pids
 
 
@@ -79,11 +84,9 @@ def pid1(h: layout.HostLayout) -> int | None:
 
 
 def remove_cgroup(cgroup: Path) -> None:
-    if not cgroup.is_dir():
-        return
-    for d in sorted((p for p in cgroup.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        d.rmdir()
-    cgroup.rmdir()
+    # Bottom-up, the tree's root last; a cgroup must be empty of children to go.
+    for directory, _, _ in os.walk(cgroup, topdown=False):
+        os.rmdir(directory)
 
 
 def boot(h: layout.HostLayout) -> None:
