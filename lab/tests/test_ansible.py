@@ -11,7 +11,6 @@ the .deb PIER_DEB names). Without any of them the tests fail; they never skip.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -23,142 +22,24 @@ import pytest
 
 from pierlab import Lab
 
-REPO = Path(__file__).resolve().parents[2]
-ANSIBLE = REPO / "ansible"
-VENV = Path(os.environ.get("PIER_ANSIBLE_VENV", "/opt/pier-ansible"))
-TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-NODES = ["nats-node-1", "nats-node-2", "nats-node-3"]
-SERVERS = ",".join(f"nats://203.0.113.1{i}:4222" for i in (1, 2, 3))
-
-# What the lab cannot be, and the only departures from inventories/hk: the lab's hosts share the
-# machine's two cores (cpus "auto", not "2-7"), /proc/sys is read-only there (no `pier-tuner
-# apply`), the store is a 256 MiB loop device and the hosts inherit the machine's open-files
-# limit (those checks may fail). A 2 s lame-duck grace period keeps the rollouts short.
-LAB_VARS = {
-    "pier_broker_cpus": "auto",
-    "pier_tuner_apply": False,
-    "pier_tuner_allowed_failures": ["storage.rotational", "storage.free_space", "limits.nofile"],
-    "pier_broker_limits": {
-        "max_payload": "1MiB",
-        "max_connections": 65536,
-        "write_deadline": "10s",
-        "lame_duck_duration": "30s",
-        "lame_duck_grace_period": "2s",
-    },
-}
-
-
-@functools.cache
-def package() -> Path:
-    """pier's .deb: PIER_DEB, or the one packaging/build makes from this clone (it also builds
-    pier-bench in release)."""
-    if os.environ.get("PIER_DEB"):
-        return Path(os.environ["PIER_DEB"])
-    done = subprocess.run([str(REPO / "packaging/build")], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"packaging/build: {done.stdout}\n{done.stderr}"
-    return Path(next(line for line in done.stdout.splitlines() if line.endswith(".deb")))
-
-
-def bench_binary() -> Path:
-    for profile in ("release", "debug"):
-        path = TARGET / profile / "pier-bench"
-        if path.exists():
-            return path
-    raise AssertionError(f"no pier-bench in {TARGET}: cargo build --release -p pier-bench")
-
-
-def say(request: pytest.FixtureRequest, line: str) -> None:
-    """A phase's time on the terminal as it happens, past pytest's capture."""
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        terminal.write_line(line)
-
-
-class Playbooks:
-    """ansible-playbook in ctl with the hk inventory and the lab's connection settings."""
-
-    def __init__(self, lab: Lab, tmp: Path) -> None:
-        self.lab = lab
-        self.tmp = tmp
-        self.vars = tmp / "lab-vars.json"
-        self.vars.write_text(json.dumps({**LAB_VARS, "pier_package_file": str(package())}))
-
-    def run(self, playbook: str, *args: str, extra: dict | None = None, check: bool = True):
-        argv = [
-            "env",
-            f"ANSIBLE_CONFIG={ANSIBLE / 'ansible.cfg'}",
-            f"TMPDIR={self.tmp}",
-            "ANSIBLE_NOCOLOR=1",
-            f"ANSIBLE_LOCAL_TEMP={self.tmp}",
-            f"HOME={self.tmp}",
-            str(VENV / "bin" / "ansible-playbook"),
-            "-i",
-            str(ANSIBLE / "inventories" / "hk"),
-            "-i",
-            "/run/pier-lab/inventory.ini",
-            "--limit",
-            ",".join(NODES),
-            "-e",
-            f"@{self.vars}",
-            "-e",
-            f"pier_broker_journal_dir={self.tmp / 'journal'}",
-            *(["-e", json.dumps(extra)] if extra else []),
-            str(ANSIBLE / playbook),
-            *args,
-        ]
-        started = time.monotonic()
-        done = subprocess.run(
-            self.lab.ctl_argv(argv), capture_output=True, text=True, timeout=600, cwd=ANSIBLE
-        )
-        done.seconds = time.monotonic() - started
-        (self.tmp / f"{playbook}.{int(started)}.log").write_text(done.stdout + done.stderr)
-        if check:
-            tail = f"{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
-            assert done.returncode == 0, f"{playbook} {args} failed:\n{tail}"
-        return done
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP: host → counters (ok, changed, failed, ...)."""
-    found = {}
-    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
-        found[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
-    assert set(found) == set(NODES), f"no recap for every node:\n{output[-3000:]}"
-    return found
-
-
-def status(lab: Lab, node: str) -> dict:
-    done = lab.exec(node, ["pier-broker", "status", "--config", "/etc/pier/pier.toml", "--format", "json"])
-    return json.loads(done.stdout)
-
-
-def unit_events(lab: Lab, node: str) -> list[tuple[float, str]]:
-    """systemd's start/stop/reload messages for pier-broker on the node: (time, message)."""
-    done = lab.exec(node, ["journalctl", "-b", "-u", "pier-broker", "-o", "json", "--no-pager"])
-    events = []
-    for line in done.stdout.splitlines():
-        entry = json.loads(line)
-        message = entry.get("MESSAGE", "")
-        by_systemd = entry.get("_PID") == "1" and isinstance(message, str)
-        if by_systemd and re.match(r"(Starting|Started|Stopping|Stopped|Reloading|Reloaded) ", message):
-            events.append((int(entry["__REALTIME_TIMESTAMP"]) / 1e6, message.split()[0]))
-    return events
-
-
-def server_pids(lab: Lab) -> dict[str, str]:
-    return {n: lab.exec(n, ["pgrep", "-x", "nats-server"]).stdout.strip() for n in NODES}
-
-
-def varz(lab: Lab, node: str) -> dict:
-    code = "import json,urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8222/varz').read().decode())"
-    return json.loads(lab.exec(node, ["python3", "-c", code]).stdout)
-
-
-def meta_leader(lab: Lab) -> str:
-    leader = status(lab, NODES[0])["node"]["jetstream"]["meta_leader"]
-    assert leader in NODES, f"no meta leader: {leader}"
-    return leader
+from rollout import (
+    REPO,
+    ANSIBLE,
+    VENV,
+    NODES,
+    SERVERS,
+    LAB_VARS,
+    package,
+    bench_binary,
+    say,
+    Playbooks,
+    recap,
+    status,
+    unit_events,
+    server_pids,
+    varz,
+    meta_leader,
+)
 
 
 @pytest.fixture(scope="module")

@@ -503,7 +503,12 @@ async fn watch_health(monitor: Monitor, notifier: Notifier, shared: Arc<Shared>)
                     failing = true;
                 }
                 if !shared.paused() {
-                    notifier.status(&format!("nats-server not answering health checks: {e}"));
+                    // "Fails", not "not answering": a full store answers, with JetStream disabled.
+                    let then = match notifier.watchdog() {
+                        Some(_) => " (the watchdog restarts it unless it recovers)",
+                        None => "",
+                    };
+                    notifier.status(&format!("nats-server fails its health check{then}: {e}"));
                 }
             }
         }

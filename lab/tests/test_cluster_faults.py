@@ -1,0 +1,321 @@
+"""Faults under the seed's mixed load on the pier cluster the Ansible rollout made (issue 12).
+
+For each fault, against the JetStream meta leader or a follower: pier-bench runs push on
+jobs.process and pull on LOGS (R3, `sync = "always"`) from ctl, its clients spread over the three
+nodes, publishing JetStream messages with a message id and retrying them under it; the fault is
+injected and undone; the bench drains the consumer and counts. Every scenario must report lost = 0
+(an acknowledged message never consumed). Beside it: duplicates, unacknowledged publishes, the
+time until the cluster is whole again, the longest push gap, and what `pier-broker status` and the
+unit's STATUS line said during the fault.
+
+PIER_FAULTS=short (the default, what CI runs): each kind of fault once, short, at a low rate.
+PIER_FAULTS=full: each against the meta leader and a follower, with the issue's durations; the
+table in docs/reliability.md comes from it:
+
+    PIER_FAULTS=full PIER_FAULTS_TABLE=/tmp/reliability.md lab/pier-lab selftest -k cluster_faults
+
+The table of a run is written to PIER_FAULTS_TABLE (default: the session's tmp dir) and printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pierlab import Lab, LabError
+from rollout import NODES, SERVERS, Playbooks, bench_binary, say, status
+
+FULL = os.environ.get("PIER_FAULTS", "short") == "full"
+# The lab's two cores run three nats-servers with fsync on every write, the bench and the
+# observers: these rates are what they sustain with room for a fault's catch-up (docs/reliability.md).
+RATE = 1000 if FULL else 300
+CONFIG = "/etc/pier/pier.toml"
+UNIT = "pier-broker.service"
+# Publishes are retried under their message id for this long; LOGS keeps ids for 2 minutes.
+RETRY = "60s"
+WHOLE_TIMEOUT = 120.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    name: str
+    inject: Callable[[Cluster, str], None]
+    undo: Callable[[Cluster, str], None]
+    # How long the fault lasts: (short, full) seconds.
+    lasts: tuple[float, float]
+    # Whether it matters if the node is the meta leader (the full suite runs both then); the short
+    # suite runs the first of `roles`.
+    roles: tuple[str, ...] = ("leader", "follower")
+
+    @property
+    def seconds(self) -> float:
+        return self.lasts[1] if FULL else self.lasts[0]
+
+
+def nothing(cluster: Cluster, node: str) -> None:
+    pass
+
+
+def broken_reload(cluster: Cluster, node: str) -> None:
+    lab = cluster.lab
+    lab.exec(node, f"cp {CONFIG} /root/pier.toml.good && printf '\\n[limits\\nbroken\\n' >> {CONFIG}")
+    lab.exec(node, ["systemctl", "reload", UNIT], check=False)
+
+
+def repaired_reload(cluster: Cluster, node: str) -> None:
+    cluster.lab.exec(node, f"cp /root/pier.toml.good {CONFIG} && systemctl reload {UNIT}")
+
+
+def peers_of(node: str) -> list[str]:
+    return [n for n in NODES if n != node]
+
+
+def rolling_restart(cluster: Cluster, node: str) -> None:
+    cluster.playbooks.run("rolling-restart.yml")
+
+
+FAULTS = [
+    Fault("kill -9 nats-server", lambda c, n: c.lab.kill(n, "nats-server", "KILL"), nothing, (0, 0)),
+    Fault(
+        "kill -9 pier-broker (the supervisor)",
+        lambda c, n: c.lab.kill(n, "pier-broker", "KILL"),
+        nothing,
+        (0, 0),
+        ("follower", "leader"),
+    ),
+    Fault("host frozen", lambda c, n: c.lab.freeze(n), lambda c, n: c.lab.thaw(n), (10, 30)),
+    Fault(
+        "host crashed, booted again",
+        lambda c, n: c.lab.crash(n),
+        lambda c, n: c.lab.boot(n, say=lambda _: None),
+        (5, 10),
+        ("follower", "leader"),
+    ),
+    Fault(
+        "partitioned from its peers",
+        lambda c, n: c.lab.partition(n, peers_of(n)),
+        lambda c, n: c.lab.heal(n),
+        (10, 30),
+    ),
+    Fault(
+        "5 % packet loss",
+        lambda c, n: c.lab.loss(n, 5),
+        lambda c, n: c.lab.loss(n, 0),
+        (15, 60),
+        ("follower", "leader"),
+    ),
+    Fault("store filesystem full", lambda c, n: c.lab.fill(n), lambda c, n: c.lab.unfill(n), (10, 30)),
+    Fault("reload with a broken pier.toml", broken_reload, repaired_reload, (5, 10), ("follower",)),
+    # The short suite has it in test_ansible (under load, counted the same way).
+    Fault("rolling restart (rolling-restart.yml)", rolling_restart, nothing, (0, 75), ("all",) if FULL else ()),
+]
+
+
+@dataclasses.dataclass
+class Cluster:
+    """The ready cluster the scenarios break, and what they found."""
+
+    lab: Lab
+    playbooks: Playbooks
+    outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Outcome:
+    fault: str
+    role: str
+    node: str
+    accounting: dict
+    gap: dict
+    whole_s: float
+    status_said: str
+    unit_said: str
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest, lab: Lab, tmp_path_factory) -> Iterator[Cluster]:
+    """A ready pier cluster: the one test_ansible left if it is whole, else one rolled out now on
+    fresh hosts. Collects the scenarios' outcomes and writes their table at the end."""
+    tmp = tmp_path_factory.mktemp("faults-rollout")
+    os.chmod(tmp, 0o755)  # as test_ansible's playbooks fixture
+    playbooks = Playbooks(lab, tmp)
+    if len(lab.hosts()) < 3 or not all(ready(lab, n) for n in NODES):
+        request.getfixturevalue("fresh_lab")
+        playbooks.run("site.yml")
+    wait_whole(lab)
+    found = Cluster(lab, playbooks)
+    yield found
+    table = render(found.outcomes)
+    out = Path(os.environ.get("PIER_FAULTS_TABLE", tmp_path_factory.getbasetemp() / "reliability.md"))
+    out.write_text(table)
+    say(request, f"faults: table in {out}\n{table}")
+
+
+def ready(lab: Lab, node: str) -> bool:
+    argv = ["pier-broker", "status", "--config", CONFIG, "--format", "json", "--timeout", "2"]
+    try:
+        return whole(json.loads(lab.exec(node, argv, check=False, timeout=10).stdout))
+    except (LabError, json.JSONDecodeError):
+        return False
+
+
+def whole(view: dict) -> bool:
+    node = view.get("node") or {}
+    return bool(
+        view.get("cluster_formed")
+        and node.get("healthy")
+        and (node.get("routes") or {}).get("all_routed")
+        and any(s.get("name") == "LOGS" for s in node.get("streams") or [])
+    )
+
+
+def wait_whole(lab: Lab, timeout: float = WHOLE_TIMEOUT) -> float:
+    """Seconds until every node says it is healthy, routed to every peer, with LOGS current."""
+    started = time.monotonic()
+    while not all(ready(lab, n) for n in NODES):
+        assert time.monotonic() - started < timeout, (
+            f"the cluster was not whole again after {timeout:.0f}s: "
+            + "; ".join(f"{n}: {said_by_status(lab, n)}" for n in NODES)
+        )
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def said_by_status(lab: Lab, node: str) -> str:
+    """pier-broker status's text on the node, first lines; or why it gave none."""
+    try:
+        done = lab.exec(
+            node,
+            ["timeout", "5", "pier-broker", "status", "--config", CONFIG, "--timeout", "2"],
+            check=False,
+            timeout=10,
+        )
+    except LabError:
+        return "no answer (the host is hung)"
+    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    return " / ".join(lines[:3]) or f"nothing (exit {done.returncode})"
+
+
+def said_by_unit(lab: Lab, node: str) -> str:
+    try:
+        done = lab.exec(
+            node,
+            ["timeout", "5", "systemctl", "show", "-P", "StatusText", UNIT],
+            check=False,
+            timeout=10,
+        )
+    except LabError:
+        return "no answer (the host is hung)"
+    return done.stdout.strip() or f"nothing (exit {done.returncode})"
+
+
+def node_for(lab: Lab, role: str) -> str:
+    if role == "all":
+        return "all nodes"
+    leader = status(lab, NODES[0])["node"]["jetstream"]["meta_leader"]
+    assert leader in NODES, f"no meta leader: {leader}"
+    return leader if role == "leader" else next(n for n in reversed(NODES) if n != leader)
+
+
+def scenarios() -> list[tuple[Fault, str]]:
+    return [(f, role) for f in FAULTS for role in (f.roles if FULL else f.roles[:1])]
+
+
+@pytest.mark.parametrize(
+    ("fault", "role"), scenarios(), ids=[f"{f.name}-{role}" for f, role in scenarios()]
+)
+def test_no_acknowledged_message_is_lost(
+    cluster: Cluster, lab: Lab, fault: Fault, role: str, request, tmp_path: Path
+) -> None:
+    wait_whole(lab)
+    node = node_for(lab, role)
+    observed = node if node in NODES else NODES[0]
+    warmup, after = 5.0, 10.0
+    bench = start_bench(lab, warmup + fault.seconds + after, tmp_path)
+    try:
+        time.sleep(warmup)
+        injected = time.monotonic()
+        fault.inject(cluster, node)
+        # Observed a little into the fault (a second after an instant one), as an operator would.
+        time.sleep(max(0.0, (min(fault.seconds, 3) or 1) - (time.monotonic() - injected)))
+        status_said = said_by_status(lab, observed)
+        unit_said = said_by_unit(lab, observed)
+        time.sleep(max(0.0, fault.seconds - (time.monotonic() - injected)))
+        fault.undo(cluster, node)
+        whole_s = wait_whole(lab)
+        bench.wait(timeout=300)
+        report = json.loads((tmp_path / "bench.json").read_text())
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+        lab.reset_faults()
+    pull = next(w for w in report["workloads"] if w["kind"] == "pull")
+    push = next(w for w in report["workloads"] if w["kind"] == "push")
+    outcome = Outcome(
+        fault.name, role, node, pull["accounting"], push["gap"], whole_s, status_said, unit_said
+    )
+    cluster.outcomes.append(outcome)
+    say(request, f"faults: {fault.name} on the {role} {node}: {row(outcome)}")
+    assert pull["accounting"]["acknowledged"] > 0, report
+    assert pull["accounting"]["lost"] == 0, f"acknowledged messages lost: {pull['accounting']}"
+
+
+def start_bench(lab: Lab, seconds: float, tmp: Path) -> subprocess.Popen:
+    """pier-bench in ctl; its JSON report goes to tmp/bench.json, its log to tmp/bench.log."""
+    argv = [
+        str(bench_binary()),
+        "bench",
+        "--servers",
+        SERVERS,
+        "--mode",
+        "mixed",
+        "--duration",
+        f"{seconds:.0f}s",
+        "--rate",
+        str(RATE),
+        "--consumer",
+        "bench-worker",
+        "--retry-publish",
+        RETRY,
+        "--drain-timeout",
+        "90s",
+        "--format",
+        "json",
+    ]
+    with (tmp / "bench.json").open("w") as out, (tmp / "bench.log").open("w") as log:
+        return subprocess.Popen(lab.ctl_argv(argv), stdout=out, stderr=log)
+
+
+def row(o: Outcome) -> str:
+    a, g = o.accounting, o.gap
+    return (
+        f"lost {a['lost']}, duplicates {a['duplicates']}, unacknowledged {a['unacknowledged']}, "
+        f"retried {a['retried']}, redelivered {a['redeliveries']}; whole after {o.whole_s:.1f}s; "
+        f"push gap {g['longest_ms']:.0f} ms ({g['published_during']} published)"
+    )
+
+
+def render(outcomes: list[Outcome]) -> str:
+    head = (
+        "| fault | node | lost | duplicates | unacknowledged | retried | redelivered "
+        "| whole again | push gap | `pier-broker status` said | STATUS said |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    cells = []
+    for o in outcomes:
+        a, g = o.accounting, o.gap
+        cells.append(
+            f"| {o.fault} | {o.role} | {a['lost']} | {a['duplicates']} | {a['unacknowledged']} "
+            f"| {a['retried']} | {a['redeliveries']} | {o.whole_s:.1f} s "
+            f"| {g['longest_ms']:.0f} ms ({g['published_during']} msgs) "
+            f"| {o.status_said.replace('|', '/')} | {o.unit_said.replace('|', '/')} |"
+        )
+    rate = f"{RATE} msg/s push + {RATE} msg/s pull, 128 B, sync = \"always\", R3"
+    return f"Load: {rate}.\n\n{head}" + "\n".join(cells) + "\n"
