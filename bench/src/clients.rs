@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event};
 
@@ -16,17 +17,27 @@ const SUBSCRIPTION_CAPACITY: usize = 1 << 18;
 /// Commands (publishes, acks) a connection may queue before callers wait.
 const COMMAND_CAPACITY: usize = 1 << 14;
 
+/// Ping interval of the connections of a fault run (`--retry-publish`). The client pings
+/// only after this long without hearing from its server and gives up on the server after two
+/// unanswered pings, so a frozen or partitioned server is left for another within about three
+/// intervals instead of the default two to three minutes. Under load the server speaks
+/// all the time and no ping is sent.
+pub const FAULT_PING_INTERVAL: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct Pool {
     servers: Arc<Vec<String>>,
     events: Arc<Mutex<ErrorLog>>,
+    /// None: the client's default.
+    ping_interval: Option<Duration>,
 }
 
 impl Pool {
-    pub fn new(servers: Vec<String>) -> Self {
+    pub fn new(servers: Vec<String>, ping_interval: Option<Duration>) -> Self {
         Pool {
             servers: Arc::new(servers),
             events: Arc::new(Mutex::new(ErrorLog::default())),
+            ping_interval,
         }
     }
 
@@ -39,7 +50,11 @@ impl Pool {
 
     async fn connect_to(&self, url: &str, role: &str) -> Result<Client, BenchError> {
         let events = self.events.clone();
-        ConnectOptions::new()
+        let mut options = ConnectOptions::new();
+        if let Some(interval) = self.ping_interval {
+            options = options.ping_interval(interval);
+        }
+        options
             .name(format!("pier-bench {role}"))
             .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .client_capacity(COMMAND_CAPACITY)

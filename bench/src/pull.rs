@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::context::{
     ConsumerInfoErrorKind, CreateStreamErrorKind, GetStreamErrorKind, PublishError,
+    PublishErrorKind,
 };
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{self, StorageType};
@@ -176,6 +177,7 @@ async fn measure(
             let job = Publisher {
                 context: jetstream::ContextBuilder::new()
                     .max_ack_inflight(options.ack_window * 2)
+                    .timeout(PUBLISH_ACK_TIMEOUT)
                     .build(client),
                 subject: static_subject(&options.pull_subject),
                 index: index as u16,
@@ -505,17 +507,27 @@ struct Retry {
     within: Duration,
 }
 
-/// After a failed attempt, the next one of the same message waits at least this long: a
-/// stream without a leader fails publishes at once, and re-sending in a tight loop would
-/// only load the cluster that is trying to recover.
+/// After a failed attempt, the next one of the same message waits at least this long,
+/// doubled after each failure up to [`RETRY_PAUSE_MAX`]: a stream without a leader fails
+/// publishes at once, and re-sending a window of them in a tight loop would only load the
+/// cluster that is trying to recover.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+const RETRY_PAUSE_MAX: Duration = Duration::from_millis(1600);
 
 type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
+
+/// How long a publish ack may take, from the moment the publish was handed to the client.
+/// The client's own timeout starts when its future is first polled, and the publisher polls
+/// the oldest first: with that timeout alone, a window of acks lost with a node would time
+/// out one after the other, five seconds each.
+const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A publish awaiting its ack.
 struct InFlight {
     sequence: u64,
     ack: AckFuture,
+    /// When the ack is given up on, as a clock reading.
+    deadline_ns: u64,
     /// Under `--retry-publish` only, so that the ordinary run keeps no payload alive.
     resend: Option<Resend>,
 }
@@ -524,6 +536,8 @@ struct Resend {
     payload: Bytes,
     first_ns: u64,
     last_ns: u64,
+    /// How long to wait after the next failure.
+    pause: Duration,
 }
 
 struct Publishing {
@@ -556,6 +570,7 @@ impl Publisher {
                     payload: payload.clone(),
                     first_ns: now_ns,
                     last_ns: now_ns,
+                    pause: RETRY_PAUSE,
                 }
             });
             let ack = schedule
@@ -564,6 +579,7 @@ impl Publisher {
             pending.push_back(InFlight {
                 sequence,
                 ack,
+                deadline_ns: schedule.last_reading_ns() + PUBLISH_ACK_TIMEOUT.as_nanos() as u64,
                 resend,
             });
             sequence += 1;
@@ -572,13 +588,15 @@ impl Publisher {
                 let Some(mut in_flight) = pending.pop_front() else {
                     break;
                 };
-                let result = schedule.send(std::pin::pin!(&mut in_flight.ack)).await;
+                let result = schedule
+                    .send(std::pin::pin!(self.ack_of(&mut in_flight)))
+                    .await;
                 self.settle(in_flight, result, &mut pending, &mut acks, &mut errors)
                     .await;
             }
         }
         while let Some(mut in_flight) = pending.pop_front() {
-            let result = (&mut in_flight.ack).await;
+            let result = self.ack_of(&mut in_flight).await;
             self.settle(in_flight, result, &mut pending, &mut acks, &mut errors)
                 .await;
         }
@@ -590,6 +608,15 @@ impl Publisher {
             },
             acks,
         }
+    }
+
+    /// The ack of `in_flight`, or a time-out at its deadline (an ack that has arrived is
+    /// taken even past it).
+    async fn ack_of(&self, in_flight: &mut InFlight) -> Result<PublishAck, PublishError> {
+        let deadline = self.clock.instant_at(in_flight.deadline_ns);
+        tokio::time::timeout_at(deadline.into(), &mut in_flight.ack)
+            .await
+            .unwrap_or_else(|_| Err(PublishError::new(PublishErrorKind::TimedOut)))
     }
 
     /// Hands one publish to the client; a refusal becomes an ack that failed.
@@ -636,15 +663,18 @@ impl Publisher {
             acks.unacknowledged += 1;
             return;
         }
-        let again_at = self.clock.instant_at(resend.last_ns) + RETRY_PAUSE;
+        let again_at = self.clock.instant_at(resend.last_ns) + resend.pause;
         tokio::time::sleep_until(again_at.into()).await;
         acks.retried += 1;
         let ack = self.send(in_flight.sequence, resend.payload.clone()).await;
+        let now_ns = self.clock.now_ns();
         pending.push_back(InFlight {
             sequence: in_flight.sequence,
             ack,
+            deadline_ns: now_ns + PUBLISH_ACK_TIMEOUT.as_nanos() as u64,
             resend: Some(Resend {
-                last_ns: self.clock.now_ns(),
+                last_ns: now_ns,
+                pause: (resend.pause * 2).min(RETRY_PAUSE_MAX),
                 ..resend
             }),
         });

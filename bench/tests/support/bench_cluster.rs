@@ -107,6 +107,12 @@ impl BenchCluster {
         server.wait().expect("reap nats-server");
     }
 
+    /// Sends `signal` to node `i` (SIGSTOP freezes it the way a stalled host would).
+    pub fn signal(&self, i: u16, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.servers[usize::from(i)].id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal nats-server");
+    }
+
     /// Starts node `i` again on its config and store, and waits until it is healthy and the
     /// cluster has a meta leader that sees every peer current.
     pub fn restart(&mut self, i: u16) {
