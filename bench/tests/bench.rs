@@ -722,3 +722,45 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_frozen_server_shows_as_the_push_gap() {
+    let _ports = serial();
+    let cluster = BenchCluster::start(1);
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls().join(","),
+            "--duration",
+            "4s",
+            "--rate",
+            "2000",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pier-bench bench");
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(1));
+    cluster.signal(0, nix::sys::signal::Signal::SIGCONT);
+    let output = wait_with_limit(bench, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    let gap = &report["workloads"][0]["gap"];
+    assert_keys(gap, GAP_KEYS);
+    eprintln!("push gap over a 1 s SIGSTOP: {gap}");
+    let longest_ms = gap["longest_ms"].as_f64().expect("longest_ms");
+    assert!((900.0..3_000.0).contains(&longest_ms), "{gap}");
+    let at_s = gap["at_s"].as_f64().expect("at_s");
+    assert!((0.5..3.0).contains(&at_s), "{gap}");
+    // The publisher, unaware, went on at 2 000 msg/s.
+    let during = gap["published_during"].as_u64().expect("published_during");
+    let expected = longest_ms * 2.0;
+    assert!(
+        (during as f64) > expected * 0.8 && (during as f64) < expected * 1.2,
+        "{gap}"
+    );
+}
