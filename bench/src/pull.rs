@@ -6,6 +6,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
@@ -611,8 +612,11 @@ impl Publisher {
     }
 
     /// The ack of `in_flight`, or a time-out at its deadline (an ack that has arrived is
-    /// taken even past it).
+    /// taken even past it). An ack already there costs no timer: it is looked at first.
     async fn ack_of(&self, in_flight: &mut InFlight) -> Result<PublishAck, PublishError> {
+        if let Poll::Ready(result) = futures::poll!(&mut in_flight.ack) {
+            return result;
+        }
         let deadline = self.clock.instant_at(in_flight.deadline_ns);
         tokio::time::timeout_at(deadline.into(), &mut in_flight.ack)
             .await

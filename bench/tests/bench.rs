@@ -402,6 +402,24 @@ fn an_existing_stream_and_busy_consumer_are_left_alone() {
     .expect_err("a consumer with pending messages is refused");
     assert!(refused.to_string().contains("10 undelivered"), "{refused}");
 
+    // Re-sends beyond the stream's duplicate window (the default 2 minutes) would be stored
+    // twice: refused before anything is created.
+    let refused = bench::run_blocking(&Options {
+        servers: cluster.urls(),
+        mode: Mode::Pull,
+        amount: Amount::Messages(1_000),
+        consumer: "bench-worker".into(),
+        retry_publish: Some(Duration::from_secs(300)),
+        ..Options::default()
+    })
+    .expect_err("a duplicate window shorter than --retry-publish is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("stream LOGS deduplicates within 120s, shorter than --retry-publish 300s"),
+        "{refused}"
+    );
+
     // A bench-owned consumer on the same stream: the stream and its other messages survive,
     // the bench messages are purged, the consumer is removed.
     let report = bench::run_blocking(&Options {
