@@ -291,8 +291,8 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     options.validate()?;
     let cpu_start = cpu::CpuTime::now();
     let clock = Clock::start();
-    let ping_interval = options.retry_publish.map(|_| clients::FAULT_PING_INTERVAL);
-    let pool = clients::Pool::new(options.servers.clone(), ping_interval);
+    let fault_timeouts = options.retry_publish.map(|_| clients::FAULT_TIMEOUTS);
+    let pool = clients::Pool::new(options.servers.clone(), fault_timeouts);
     let cluster_size = pool.cluster_size().await?;
     let pull_target = if options.mode.runs_pull() {
         Some(pull::set_up(options, &pool, cluster_size).await?)
