@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event};
 
@@ -16,17 +17,39 @@ const SUBSCRIPTION_CAPACITY: usize = 1 << 18;
 /// Commands (publishes, acks) a connection may queue before callers wait.
 const COMMAND_CAPACITY: usize = 1 << 14;
 
+/// How connections notice a server that froze or was cut off, in a fault run
+/// (`--retry-publish`); elsewhere the client's defaults apply.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultTimeouts {
+    /// The client pings after this long without hearing from its server and leaves the
+    /// server after two unanswered pings: within about three intervals instead of the
+    /// default two to three minutes. Under load the server speaks all the time and no ping
+    /// is sent.
+    pub ping_interval: Duration,
+    /// A reconnect to a server that accepts the connection but never answers (frozen) gives
+    /// up after this long and tries another, instead of after 5 s.
+    pub connection_timeout: Duration,
+}
+
+pub const FAULT_TIMEOUTS: FaultTimeouts = FaultTimeouts {
+    ping_interval: Duration::from_secs(1),
+    connection_timeout: Duration::from_secs(2),
+};
+
 #[derive(Debug, Clone)]
 pub struct Pool {
     servers: Arc<Vec<String>>,
     events: Arc<Mutex<ErrorLog>>,
+    /// None: the client's defaults.
+    fault_timeouts: Option<FaultTimeouts>,
 }
 
 impl Pool {
-    pub fn new(servers: Vec<String>) -> Self {
+    pub fn new(servers: Vec<String>, fault_timeouts: Option<FaultTimeouts>) -> Self {
         Pool {
             servers: Arc::new(servers),
             events: Arc::new(Mutex::new(ErrorLog::default())),
+            fault_timeouts,
         }
     }
 
@@ -39,7 +62,13 @@ impl Pool {
 
     async fn connect_to(&self, url: &str, role: &str) -> Result<Client, BenchError> {
         let events = self.events.clone();
-        ConnectOptions::new()
+        let mut options = ConnectOptions::new();
+        if let Some(timeouts) = self.fault_timeouts {
+            options = options
+                .ping_interval(timeouts.ping_interval)
+                .connection_timeout(timeouts.connection_timeout);
+        }
+        options
             .name(format!("pier-bench {role}"))
             .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .client_capacity(COMMAND_CAPACITY)

@@ -14,8 +14,10 @@
 pub mod cli;
 pub mod demo;
 
+mod account;
 mod clients;
 mod cpu;
+mod gap;
 mod payload;
 mod progress;
 mod pull;
@@ -29,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub use account::Accounting;
 pub use cpu::ClientCpu;
+pub use gap::Gap;
 pub use payload::{Stamp, STAMP_LEN};
 pub use report::{write_text, PullReport, Report, ReportOptions, WorkloadReport, SCHEMA_VERSION};
 pub use stats::{Check, ErrorLog, Latency, Throughput};
@@ -113,8 +117,16 @@ pub struct Options {
     pub replicas: Option<usize>,
     /// Outstanding JetStream publish acks allowed per publisher.
     pub ack_window: usize,
-    /// Once publishing is over, how long to wait for a missing message before giving up.
+    /// Once publishing is over, how long to wait for a missing message before giving up
+    /// (unless `drain_timeout` applies).
     pub idle_timeout: Duration,
+    /// Re-send a pull publish whose ack failed or timed out, under the same `Nats-Msg-Id`,
+    /// until this long after its first attempt; None: never (no message id is sent).
+    pub retry_publish: Option<Duration>,
+    /// Once publishing is over, wait until every acknowledged pull message is consumed, at
+    /// most this long; None: [`DEFAULT_DRAIN_TIMEOUT`] with `retry_publish`, else the idle
+    /// timeout applies.
+    pub drain_timeout: Option<Duration>,
     /// Print a progress line on stderr every second.
     pub progress: bool,
     /// Threads of the runtime [`run_blocking`] builds for the clients.
@@ -143,6 +155,8 @@ impl Default for Options {
             replicas: None,
             ack_window: 4096,
             idle_timeout: Duration::from_secs(5),
+            retry_publish: None,
+            drain_timeout: None,
             progress: false,
             threads: DEFAULT_THREADS,
         }
@@ -176,6 +190,12 @@ impl Options {
         if self.ack_window == 0 {
             return bad("the ack window must be at least 1");
         }
+        if self.retry_publish.is_some_and(|d| d.is_zero()) {
+            return bad("--retry-publish must be above zero");
+        }
+        if self.drain_timeout.is_some_and(|d| d.is_zero()) {
+            return bad("--drain-timeout must be above zero");
+        }
         if self.rate == Some(0) {
             return bad("--rate must be at least 1 message per second");
         }
@@ -184,6 +204,13 @@ impl Options {
             Amount::Duration(d) if d.is_zero() => bad("--duration must be above zero"),
             _ => Ok(()),
         }
+    }
+
+    /// How long the pull workload drains once publishing is over; None: until nothing has
+    /// arrived for `idle_timeout`.
+    fn drain_timeout(&self) -> Option<Duration> {
+        self.drain_timeout
+            .or(self.retry_publish.map(|_| DEFAULT_DRAIN_TIMEOUT))
     }
 
     /// Messages publisher `index` of `publishers` sends in a fixed-count run.
@@ -264,7 +291,8 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     options.validate()?;
     let cpu_start = cpu::CpuTime::now();
     let clock = Clock::start();
-    let pool = clients::Pool::new(options.servers.clone());
+    let fault_timeouts = options.retry_publish.map(|_| clients::FAULT_TIMEOUTS);
+    let pool = clients::Pool::new(options.servers.clone(), fault_timeouts);
     let cluster_size = pool.cluster_size().await?;
     let pull_target = if options.mode.runs_pull() {
         Some(pull::set_up(options, &pool, cluster_size).await?)
@@ -322,6 +350,10 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
 /// beside two threads on a three-node cluster, push took 0.77 instead of 0.84 µs of client
 /// CPU per message and pull 4.2 instead of 4.7, at the same throughput (docs/benchmarks.md).
 pub const DEFAULT_THREADS: usize = 1;
+
+/// How long the pull workload drains by default under `retry_publish`: a node that died
+/// during the run has rejoined and caught up well within it on the lab's hosts.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// [`run`] on a fresh runtime of `options.threads` threads, for callers without one.
 pub fn run_blocking(options: &Options) -> Result<Report, BenchError> {

@@ -2,23 +2,29 @@
 //! workers fetching batches from one durable pull consumer and acknowledging every message.
 
 use std::collections::VecDeque;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::context::{
-    ConsumerInfoErrorKind, CreateStreamErrorKind, GetStreamErrorKind,
+    ConsumerInfoErrorKind, CreateStreamErrorKind, GetStreamErrorKind, PublishError,
+    PublishErrorKind,
 };
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context, ErrorCode};
 use async_nats::Subject;
+use bytes::Bytes;
 use futures::StreamExt;
-use std::future::IntoFuture;
 
+use super::account::{Accounting, Acks};
 use super::clients::Pool;
 use super::payload::{PayloadWriter, Stamp};
-use super::progress::{Slot, Workload};
+use super::progress::{Counter, Slot, Workload};
 use super::push::{schedule_for, static_subject, Published};
 use super::report::{Measured, PullReport, WorkloadReport};
 use super::schedule::Schedule;
@@ -28,12 +34,20 @@ use super::{wait, BenchError, Clock, Options, PullStyle};
 /// Unacknowledged messages a consumer bench creates may have; far above workers × batch so
 /// that it never throttles delivery.
 const MAX_ACK_PENDING: i64 = 50_000;
+/// The server's default duplicate window, set explicitly on a stream bench creates.
+const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Ack wait of a consumer bench creates under `--retry-publish` (the server's default is
+/// 30 s): an ack lost with a node makes the message come again this soon, well within the
+/// drain. Workers ack each message at once, so only a fault makes a message wait this long.
+const FAULT_ACK_WAIT: Duration = Duration::from_secs(5);
 /// How long to wait for the acks sent by the workers to show up in the consumer's state.
 const ACK_SETTLE: Duration = Duration::from_secs(5);
 /// JetStream API calls of the set-up and clean-up; generous, as a busy cluster answers slowly.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to keep retrying stream creation while the cluster lacks peers.
 const PLACEMENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the drain looks at the consumer's state.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
 /// How often a consuming worker checks whether the run is over.
 const STOP_POLL: Duration = Duration::from_millis(20);
 
@@ -141,6 +155,8 @@ async fn measure(
             stop: stop.clone(),
             slot: progress.consumed.slot(),
             recorder: Recorder::new()?,
+            acked: 0,
+            errors: ErrorLog::default(),
         };
         workers.push(tokio::spawn(worker.run(clock)));
     }
@@ -150,6 +166,10 @@ async fn measure(
         let client = pool.connect("pull-pub", index).await?;
         publishers.push(client);
     }
+    let retry = options.retry_publish.map(|within| Retry {
+        run_id: Arc::from(nuid::next().as_str()),
+        within,
+    });
     let start_ns = clock.now_ns();
     let handles: Vec<_> = publishers
         .into_iter()
@@ -158,6 +178,7 @@ async fn measure(
             let job = Publisher {
                 context: jetstream::ContextBuilder::new()
                     .max_ack_inflight(options.ack_window * 2)
+                    .timeout(PUBLISH_ACK_TIMEOUT)
                     .build(client),
                 subject: static_subject(&options.pull_subject),
                 index: index as u16,
@@ -165,35 +186,55 @@ async fn measure(
                 window: options.ack_window,
                 schedule: schedule_for(options, clock, index),
                 slot: progress.published.slot(),
+                retry: retry.clone(),
+                clock,
             };
-            tokio::spawn(job.run(clock))
+            tokio::spawn(job.run())
         })
         .collect();
     let mut sent = Vec::new();
     let mut errors = ErrorLog::default();
-    let mut publish_acks = 0;
+    let mut acks = Acks::default();
     let mut published_end_ns = start_ns;
     for handle in handles {
-        let (outcome, acks) = handle.await?;
-        sent.push(outcome.sent);
-        publish_acks += acks;
-        published_end_ns = published_end_ns.max(outcome.end_ns);
-        errors.merge(outcome.errors);
+        let outcome = handle.await?;
+        sent.push(outcome.published.sent);
+        published_end_ns = published_end_ns.max(outcome.published.end_ns);
+        errors.merge(outcome.published.errors);
+        acks.merge(outcome.acks);
     }
-    let expected: u64 = sent.iter().sum();
-    wait::until_consumed(&progress.consumed, expected, options.idle_timeout).await;
+    let drain_start = tokio::time::Instant::now();
+    match options.drain_timeout() {
+        Some(timeout) => {
+            let acknowledged = acks.stamps.count();
+            drain(
+                &progress.consumed,
+                acknowledged,
+                timeout,
+                options.idle_timeout,
+                target,
+            )
+            .await;
+        }
+        None => {
+            let expected: u64 = sent.iter().sum();
+            wait::until_consumed(&progress.consumed, expected, options.idle_timeout).await;
+        }
+    }
+    let drain_s = drain_start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
 
     let mut recorder = Recorder::new()?;
     let mut acked = 0;
     for handle in workers {
-        let outcome = handle.await?;
-        recorder.merge(outcome.recorder);
-        acked += outcome.acked;
-        errors.merge(outcome.errors);
+        let worker = handle.await?;
+        recorder.merge(worker.recorder);
+        acked += worker.acked;
+        errors.merge(worker.errors);
     }
-    let (ack_pending, num_pending) = settled_state(target).await?;
-    Ok(WorkloadReport::from_measured(
+    let (ack_pending, num_pending) = settled_state(target, &mut errors).await;
+    let accounting = Accounting::new(&acks, &recorder.seen, recorder.redeliveries, drain_s);
+    let mut report = WorkloadReport::from_measured(
         Measured {
             kind: "pull",
             subject: &options.pull_subject,
@@ -210,12 +251,45 @@ async fn measure(
             stream_created: target.stream_created,
             consumer: options.consumer.clone(),
             consumer_created: target.consumer_created,
-            publish_acks,
+            publish_acks: acks.received,
             acked,
             ack_pending,
             num_pending,
         }),
-    ))
+    );
+    report.accounting = Some(accounting);
+    Ok(report)
+}
+
+/// Waits until the workers have consumed as many distinct stamps as were acknowledged and
+/// the consumer has nothing left to deliver or redeliver; or until the consumer is empty and
+/// nothing has arrived for `idle` (what is missing then is lost: waiting longer cannot bring
+/// it); or until `timeout`. A consumer whose leader cannot answer yet is not empty.
+async fn drain(
+    consumed: &Counter,
+    acknowledged: u64,
+    timeout: Duration,
+    idle: Duration,
+    target: &Target,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut consumer = target.consumer.clone();
+    let mut last = consumed.total();
+    let mut last_change = tokio::time::Instant::now();
+    while tokio::time::Instant::now() < deadline {
+        let now = consumed.total();
+        if now != last {
+            last = now;
+            last_change = tokio::time::Instant::now();
+        }
+        let info = tokio::time::timeout_at(deadline, consumer.info()).await;
+        let empty =
+            matches!(info, Ok(Ok(info)) if info.num_pending == 0 && info.num_ack_pending == 0);
+        if empty && (consumed.total() >= acknowledged || last_change.elapsed() >= idle) {
+            return;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
 }
 
 /// Finds or creates the stream and the durable consumer. An existing consumer with
@@ -237,17 +311,34 @@ async fn prepare(
                 subjects: options.stream_subjects.clone(),
                 storage: StorageType::File,
                 num_replicas: wanted_replicas,
+                duplicate_window: options.retry_publish.map_or(DEFAULT_DUPLICATE_WINDOW, |d| {
+                    d.max(DEFAULT_DUPLICATE_WINDOW)
+                }),
                 ..Default::default()
             };
             (create_stream(&context, config).await?, true)
         }
         Err(e) => return Err(BenchError::nats(format!("stream {}", options.stream), e)),
     };
-    let replicas = stream
+    let info = stream
         .info()
         .await
-        .map(|info| info.config.num_replicas)
-        .unwrap_or(wanted_replicas);
+        .map_err(|e| BenchError::nats(format!("stream {} info", options.stream), e))?;
+    let replicas = info.config.num_replicas;
+    if let Some(retry) = options.retry_publish {
+        // A re-send after the window closed would be stored twice.
+        let window = info.config.duplicate_window;
+        if window < retry {
+            return Err(BenchError::Refused(format!(
+                "stream {} deduplicates within {}s, shorter than --retry-publish {}s: a \
+                 message re-sent after that would be stored twice. Shorten --retry-publish or \
+                 raise the stream's duplicate window",
+                options.stream,
+                window.as_secs_f64(),
+                retry.as_secs_f64()
+            )));
+        }
+    }
     let (consumer, consumer_created) = match stream.consumer_info(&options.consumer).await {
         Ok(info) => {
             if info.num_pending > 0 || info.num_ack_pending > 0 {
@@ -275,6 +366,11 @@ async fn prepare(
                 deliver_policy: DeliverPolicy::New,
                 filter_subject: options.pull_subject.clone(),
                 max_ack_pending: MAX_ACK_PENDING,
+                ack_wait: if options.retry_publish.is_some() {
+                    FAULT_ACK_WAIT
+                } else {
+                    Duration::ZERO
+                },
                 ..Default::default()
             };
             let consumer = stream.create_consumer(config).await.map_err(|e| {
@@ -332,20 +428,32 @@ fn is_stream_not_found(kind: GetStreamErrorKind) -> bool {
 }
 
 /// Acks are plain publishes; wait until the consumer has processed them, then report what is
-/// left: (unacknowledged, undelivered).
-async fn settled_state(target: &Target) -> Result<(u64, u64), BenchError> {
+/// left: (unacknowledged, undelivered). A consumer that cannot answer (its leader is being
+/// elected after a fault) is an error of the run, reported with the last state known.
+async fn settled_state(target: &Target, errors: &mut ErrorLog) -> (u64, u64) {
     let deadline = tokio::time::Instant::now() + ACK_SETTLE;
     let mut consumer = target.consumer.clone();
+    let mut state = None;
+    let mut failure = None;
     loop {
-        let info = consumer
-            .info()
-            .await
-            .map_err(|e| BenchError::nats("consumer info", e))?;
-        let state = (info.num_ack_pending as u64, info.num_pending);
-        if state == (0, 0) || tokio::time::Instant::now() >= deadline {
-            return Ok(state);
+        match consumer.info().await {
+            Ok(info) => state = Some((info.num_ack_pending as u64, info.num_pending)),
+            Err(e) => failure = Some(e),
+        }
+        if state == Some((0, 0)) || tokio::time::Instant::now() >= deadline {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match (state, failure) {
+        (Some(state), _) => state,
+        (None, failure) => {
+            errors.push(format!(
+                "consumer info: {}",
+                failure.map_or_else(|| "no answer".to_owned(), |e| e.to_string())
+            ));
+            (0, 0)
+        }
     }
 }
 
@@ -388,24 +496,68 @@ struct Publisher {
     window: usize,
     schedule: Schedule,
     slot: Arc<Slot>,
+    retry: Option<Retry>,
+    clock: Clock,
+}
+
+/// `--retry-publish`: every publish carries `Nats-Msg-Id: <run>-<publisher>-<sequence>`, and
+/// one whose ack failed is sent again under the same id until `within` after its first try.
+#[derive(Debug, Clone)]
+struct Retry {
+    run_id: Arc<str>,
+    within: Duration,
+}
+
+/// After a failed attempt, the next one of the same message waits at least this long,
+/// doubled after each failure up to [`RETRY_PAUSE_MAX`]: a stream without a leader fails
+/// publishes at once, and re-sending a window of them in a tight loop would only load the
+/// cluster that is trying to recover.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+const RETRY_PAUSE_MAX: Duration = Duration::from_millis(1600);
+
+type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
+
+/// How long a publish ack may take, from the moment the publish was handed to the client.
+/// The client's own timeout starts when its future is first polled, and the publisher polls
+/// the oldest first: with that timeout alone, a window of acks lost with a node would time
+/// out one after the other, five seconds each.
+const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A publish awaiting its ack.
+struct InFlight {
+    sequence: u64,
+    ack: AckFuture,
+    /// When the ack is given up on, as a clock reading.
+    deadline_ns: u64,
+    /// Under `--retry-publish` only, so that the ordinary run keeps no payload alive.
+    resend: Option<Resend>,
+}
+
+struct Resend {
+    payload: Bytes,
+    first_ns: u64,
+    last_ns: u64,
+    /// How long to wait after the next failure.
+    pause: Duration,
+}
+
+struct Publishing {
+    published: Published,
+    acks: Acks,
 }
 
 impl Publisher {
     /// Publishes asynchronously, keeping at most `window` acks outstanding; returns once
-    /// every ack has arrived (or failed), with the number of successful acks. Acks come back
-    /// in publish order, so awaiting the oldest first costs one wake-up per ack, where a
-    /// `FuturesUnordered` would poll and wake each pending future.
-    async fn run(self, clock: Clock) -> (Published, u64) {
+    /// every ack has arrived or been given up on. Acks come back in publish order, so
+    /// awaiting the oldest first costs one wake-up per ack, where a `FuturesUnordered` would
+    /// poll and wake each pending future. A publish the client refuses is settled like a
+    /// failed ack: the publisher goes on.
+    async fn run(self) -> Publishing {
+        let mut schedule = self.schedule;
         let mut writer = PayloadWriter::new(self.size);
         let mut errors = ErrorLog::default();
+        let mut acks = Acks::default();
         let mut pending = VecDeque::with_capacity(self.window);
-        let mut acks = 0u64;
-        let mut settle = |result: Result<_, async_nats::jetstream::context::PublishError>,
-                          errors: &mut ErrorLog| match result {
-            Ok(_) => acks += 1,
-            Err(e) => errors.push(format!("publish ack: {e}")),
-        };
-        let mut schedule = self.schedule;
         let mut sequence = 0;
         while let Some(sent_ns) = schedule.next(sequence).await {
             let payload = writer.next(Stamp {
@@ -413,33 +565,123 @@ impl Publisher {
                 publisher: self.index,
                 sequence,
             });
-            let publish = std::pin::pin!(self.context.publish(self.subject.clone(), payload));
-            match schedule.send(publish).await {
-                Ok(ack) => pending.push_back(ack.into_future()),
-                Err(e) => {
-                    errors.push(format!("publish: {e}"));
-                    break;
+            let resend = self.retry.is_some().then(|| {
+                let now_ns = self.clock.now_ns();
+                Resend {
+                    payload: payload.clone(),
+                    first_ns: now_ns,
+                    last_ns: now_ns,
+                    pause: RETRY_PAUSE,
                 }
-            }
+            });
+            let ack = schedule
+                .send(std::pin::pin!(self.send(sequence, payload)))
+                .await;
+            pending.push_back(InFlight {
+                sequence,
+                ack,
+                deadline_ns: schedule.last_reading_ns() + PUBLISH_ACK_TIMEOUT.as_nanos() as u64,
+                resend,
+            });
             sequence += 1;
             self.slot.set(sequence);
             while pending.len() >= self.window {
-                if let Some(ack) = pending.pop_front() {
-                    settle(schedule.send(std::pin::pin!(ack)).await, &mut errors);
-                }
+                let Some(mut in_flight) = pending.pop_front() else {
+                    break;
+                };
+                let result = schedule
+                    .send(std::pin::pin!(self.ack_of(&mut in_flight)))
+                    .await;
+                self.settle(in_flight, result, &mut pending, &mut acks, &mut errors)
+                    .await;
             }
         }
-        while let Some(ack) = pending.pop_front() {
-            settle(ack.await, &mut errors);
+        while let Some(mut in_flight) = pending.pop_front() {
+            let result = self.ack_of(&mut in_flight).await;
+            self.settle(in_flight, result, &mut pending, &mut acks, &mut errors)
+                .await;
         }
-        (
-            Published {
+        Publishing {
+            published: Published {
                 sent: sequence,
-                end_ns: clock.now_ns(),
+                end_ns: self.clock.now_ns(),
                 errors,
             },
             acks,
-        )
+        }
+    }
+
+    /// The ack of `in_flight`, or a time-out at its deadline (an ack that has arrived is
+    /// taken even past it). An ack already there costs no timer: it is looked at first.
+    async fn ack_of(&self, in_flight: &mut InFlight) -> Result<PublishAck, PublishError> {
+        if let Poll::Ready(result) = futures::poll!(&mut in_flight.ack) {
+            return result;
+        }
+        let deadline = self.clock.instant_at(in_flight.deadline_ns);
+        tokio::time::timeout_at(deadline.into(), &mut in_flight.ack)
+            .await
+            .unwrap_or_else(|_| Err(PublishError::new(PublishErrorKind::TimedOut)))
+    }
+
+    /// Hands one publish to the client; a refusal becomes an ack that failed.
+    async fn send(&self, sequence: u64, payload: Bytes) -> AckFuture {
+        let sent = match &self.retry {
+            None => self.context.publish(self.subject.clone(), payload).await,
+            Some(retry) => {
+                let id = format!("{}-{}-{sequence}", retry.run_id, self.index);
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(payload)
+                    .message_id(id);
+                self.context
+                    .send_publish(self.subject.clone(), message)
+                    .await
+            }
+        };
+        match sent {
+            Ok(ack) => ack.into_future(),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    /// Records an ack, or sends the message again under `--retry-publish` while its time
+    /// lasts (queued behind the others), or gives up on it.
+    async fn settle(
+        &self,
+        in_flight: InFlight,
+        result: Result<PublishAck, PublishError>,
+        pending: &mut VecDeque<InFlight>,
+        acks: &mut Acks,
+        errors: &mut ErrorLog,
+    ) {
+        let error = match result {
+            Ok(ack) => return acks.record(self.index, in_flight.sequence, ack.sequence),
+            Err(e) => e,
+        };
+        errors.push(format!("publish ack: {error}"));
+        let (Some(retry), Some(resend)) = (&self.retry, in_flight.resend) else {
+            acks.unacknowledged += 1;
+            return;
+        };
+        let since_first = Duration::from_nanos(self.clock.now_ns() - resend.first_ns);
+        if since_first >= retry.within {
+            acks.unacknowledged += 1;
+            return;
+        }
+        let again_at = self.clock.instant_at(resend.last_ns) + resend.pause;
+        tokio::time::sleep_until(again_at.into()).await;
+        acks.retried += 1;
+        let ack = self.send(in_flight.sequence, resend.payload.clone()).await;
+        let now_ns = self.clock.now_ns();
+        pending.push_back(InFlight {
+            sequence: in_flight.sequence,
+            ack,
+            deadline_ns: now_ns + PUBLISH_ACK_TIMEOUT.as_nanos() as u64,
+            resend: Some(Resend {
+                last_ns: now_ns,
+                pause: (resend.pause * 2).min(RETRY_PAUSE_MAX),
+                ..resend
+            }),
+        });
     }
 }
 
@@ -452,12 +694,19 @@ struct Worker {
     stop: Arc<AtomicBool>,
     slot: Arc<Slot>,
     recorder: Recorder,
+    /// Message acks sent.
+    acked: u64,
+    errors: ErrorLog,
 }
+
+/// How long a worker waits after a failed pull request before the next one: the client is
+/// reconnecting or the consumer is electing a leader, and neither is hurried by asking.
+const FETCH_PAUSE: Duration = Duration::from_millis(50);
 
 impl Worker {
     /// One pull request at a time: ask for a batch, take what arrives within the wait,
     /// repeat.
-    async fn fetch_batches(&mut self, clock: Clock, acked: &mut u64, errors: &mut ErrorLog) {
+    async fn fetch_batches(&mut self, clock: Clock) {
         while !self.stop.load(Ordering::Relaxed) {
             let batch = self
                 .consumer
@@ -469,100 +718,82 @@ impl Worker {
             let mut batch = match batch {
                 Ok(batch) => batch,
                 Err(e) => {
-                    errors.push(format!("fetch: {e}"));
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    self.errors.push(format!("fetch: {e}"));
+                    tokio::time::sleep(FETCH_PAUSE).await;
                     continue;
                 }
             };
             while let Some(message) = batch.next().await {
-                self.handle(message, clock, acked, errors).await;
+                match message {
+                    Ok(message) => self.handle(message, clock).await,
+                    Err(e) => self.errors.push(format!("fetch: {e}")),
+                }
             }
         }
     }
 
     /// Pull requests of the same size and wait, pipelined: the client asks for the next batch
-    /// while the current one is still arriving.
-    async fn consume(&mut self, clock: Clock, acked: &mut u64, errors: &mut ErrorLog) {
-        let messages = self
-            .consumer
-            .stream()
-            .max_messages_per_batch(self.batch)
-            .expires(self.fetch_wait)
-            .messages()
-            .await;
-        let mut messages = match messages {
-            Ok(messages) => messages,
-            Err(e) => {
-                errors.push(format!("consume: {e}"));
-                return;
-            }
-        };
+    /// while the current one is still arriving. A consume that fails or ends (its server
+    /// went away) starts again.
+    async fn consume(&mut self, clock: Clock) {
         let mut tick = tokio::time::interval(STOP_POLL);
-        loop {
-            tokio::select! {
-                biased;
-                message = messages.next() => match message {
-                    Some(message) => self.handle(message, clock, acked, errors).await,
-                    None => break,
-                },
-                _ = tick.tick() => {
-                    if self.stop.load(Ordering::Relaxed) {
-                        break;
+        'run: while !self.stop.load(Ordering::Relaxed) {
+            let messages = self
+                .consumer
+                .stream()
+                .max_messages_per_batch(self.batch)
+                .expires(self.fetch_wait)
+                .messages()
+                .await;
+            let mut messages = match messages {
+                Ok(messages) => messages,
+                Err(e) => {
+                    self.errors.push(format!("consume: {e}"));
+                    tokio::time::sleep(FETCH_PAUSE).await;
+                    continue;
+                }
+            };
+            loop {
+                tokio::select! {
+                    biased;
+                    message = messages.next() => match message {
+                        Some(Ok(message)) => self.handle(message, clock).await,
+                        Some(Err(e)) => self.errors.push(format!("consume: {e}")),
+                        None => continue 'run,
+                    },
+                    _ = tick.tick() => {
+                        if self.stop.load(Ordering::Relaxed) {
+                            break 'run;
+                        }
                     }
                 }
             }
         }
     }
 
-    async fn handle<E: std::fmt::Display>(
-        &mut self,
-        message: Result<jetstream::Message, E>,
-        clock: Clock,
-        acked: &mut u64,
-        errors: &mut ErrorLog,
-    ) {
-        let message = match message {
-            Ok(message) => message,
-            Err(e) => {
-                errors.push(format!("fetch: {e}"));
-                return;
-            }
-        };
+    async fn handle(&mut self, message: jetstream::Message, clock: Clock) {
         self.recorder.record(&message.payload, clock.now_ns());
         if message.info().is_ok_and(|info| info.delivered > 1) {
             self.recorder.redeliveries += 1;
         }
         match message.ack().await {
-            Ok(()) => *acked += 1,
-            Err(e) => errors.push(format!("ack: {e}")),
+            Ok(()) => self.acked += 1,
+            Err(e) => self.errors.push(format!("ack: {e}")),
         }
         self.slot.set(self.recorder.distinct());
     }
-}
 
-struct Consumed {
-    recorder: Recorder,
-    acked: u64,
-    errors: ErrorLog,
-}
-
-impl Worker {
     /// Fetches batches until told to stop, acknowledging every message. Acks are queued
-    /// publishes (not round trips), so they pipeline behind the fetches.
-    async fn run(mut self, clock: Clock) -> Consumed {
-        let mut errors = ErrorLog::default();
-        let mut acked = 0;
+    /// publishes (not round trips), so they pipeline behind the fetches. Errors are counted
+    /// and the work goes on: only the stop flag ends a worker.
+    async fn run(mut self, clock: Clock) -> Worker {
         match self.style {
-            PullStyle::Fetch => self.fetch_batches(clock, &mut acked, &mut errors).await,
-            PullStyle::Consume => self.consume(clock, &mut acked, &mut errors).await,
+            PullStyle::Fetch => self.fetch_batches(clock).await,
+            PullStyle::Consume => self.consume(clock).await,
         }
         if let Err(e) = self.client.flush().await {
-            errors.push(format!("flush acks: {e}"));
+            self.errors.push(format!("flush acks: {e}"));
         }
-        Consumed {
-            recorder: self.recorder,
-            acked,
-            errors,
-        }
+        self
     }
 }

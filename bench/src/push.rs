@@ -7,6 +7,7 @@ use async_nats::{Client, Subject};
 use futures::{FutureExt, StreamExt};
 
 use super::clients::Pool;
+use super::gap::{Arrivals, Gap, SendMarks};
 use super::payload::{PayloadWriter, Stamp};
 use super::progress::{Slot, Workload};
 use super::report::{Measured, WorkloadReport};
@@ -55,11 +56,13 @@ pub async fn run(
         })
         .collect();
     let mut sent = Vec::new();
+    let mut marks = Vec::new();
     let mut errors = ErrorLog::default();
     let mut published_end_ns = start_ns;
     for handle in handles {
-        let outcome = handle.await?;
+        let (outcome, publisher_marks) = handle.await?;
         sent.push(outcome.sent);
+        marks.push((publisher_marks, outcome.sent));
         published_end_ns = published_end_ns.max(outcome.end_ns);
         errors.merge(outcome.errors);
     }
@@ -67,14 +70,19 @@ pub async fn run(
     wait::until_consumed(&progress.consumed, expected, options.idle_timeout).await;
 
     let mut recorder = Recorder::new()?;
+    let mut arrivals = Arrivals::default();
     for (client, handle) in subscribers {
         // Draining ends each subscription once what the server already sent is delivered.
         if let Err(e) = client.drain().await {
             errors.push(format!("draining a subscriber: {e}"));
         }
-        recorder.merge(handle.await?);
+        let (subscriber, subscriber_arrivals) = handle.await?;
+        recorder.merge(subscriber);
+        arrivals.merge(subscriber_arrivals);
     }
-    Ok(WorkloadReport::from_measured(
+    let end_ns = published_end_ns.max(recorder.last_ns);
+    let gap = Gap::find(&arrivals, &marks, start_ns, end_ns);
+    let mut report = WorkloadReport::from_measured(
         Measured {
             kind: "push",
             subject: &options.push_subject,
@@ -86,10 +94,12 @@ pub async fn run(
             errors,
         },
         None,
-    ))
+    );
+    report.gap = Some(gap);
+    Ok(report)
 }
 
-type Subscribers = Vec<(Client, tokio::task::JoinHandle<Recorder>)>;
+type Subscribers = Vec<(Client, tokio::task::JoinHandle<(Recorder, Arrivals)>)>;
 
 /// Starts the subscribers (into `subscribers`, so the caller can drain them even on error),
 /// then connects the publishers and waits until each sees every subscriber's interest.
@@ -147,7 +157,7 @@ async fn spawn_subscriber(
     ready: &str,
     clock: Clock,
     slot: Arc<Slot>,
-) -> Result<tokio::task::JoinHandle<Recorder>, BenchError> {
+) -> Result<tokio::task::JoinHandle<(Recorder, Arrivals)>, BenchError> {
     let mut subscription = client
         .queue_subscribe(options.push_subject.clone(), options.queue_group.clone())
         .await
@@ -169,12 +179,14 @@ async fn spawn_subscriber(
         }
     });
     let mut recorder = Recorder::new()?;
+    let mut arrivals = Arrivals::default();
     Ok(tokio::spawn(async move {
         while let Some(message) = subscription.next().await {
             // One clock read for a run of messages already waiting in the client's queue
             // rather than one per message (a clock read costs as much as recording): each was
             // received when the run is taken, and recording one takes tens of nanoseconds.
             let now_ns = clock.now_ns();
+            arrivals.mark(now_ns);
             recorder.record(&message.payload, now_ns);
             for _ in 1..RECEIPT_RUN {
                 match subscription.next().now_or_never() {
@@ -184,7 +196,7 @@ async fn spawn_subscriber(
             }
             slot.set(recorder.distinct());
         }
-        recorder
+        (recorder, arrivals)
     }))
 }
 
@@ -226,8 +238,9 @@ pub(super) struct Published {
 }
 
 impl Publisher {
-    async fn run(self, clock: Clock) -> Published {
+    async fn run(self, clock: Clock) -> (Published, SendMarks) {
         let mut writer = PayloadWriter::new(self.size);
+        let mut marks = SendMarks::default();
         let mut errors = ErrorLog::default();
         let mut schedule = self.schedule;
         let mut sequence = 0;
@@ -243,16 +256,20 @@ impl Publisher {
                 errors.push(format!("publish: {e}"));
                 break;
             }
+            marks.note(sent_ns, sequence);
             sequence += 1;
             self.slot.set(sequence);
         }
         if let Err(e) = self.client.flush().await {
             errors.push(format!("flush: {e}"));
         }
-        Published {
-            sent: sequence,
-            end_ns: clock.now_ns(),
-            errors,
-        }
+        (
+            Published {
+                sent: sequence,
+                end_ns: clock.now_ns(),
+                errors,
+            },
+            marks,
+        )
     }
 }

@@ -5,7 +5,9 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::account::Accounting;
 use super::cpu::ClientCpu;
+use super::gap::Gap;
 use super::stats::{Check, ErrorLog, Latency, Recorder, Throughput};
 use super::{Amount, Mode, Options};
 
@@ -42,6 +44,10 @@ pub struct ReportOptions {
     pub publishers: usize,
     pub subscribers: usize,
     pub batch: usize,
+    /// `--retry-publish` in seconds, null when off.
+    pub retry_publish_s: Option<f64>,
+    /// How long the pull workload drained at most, in seconds; null: until idle.
+    pub drain_timeout_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +67,10 @@ pub struct WorkloadReport {
     pub check: Check,
     /// Pull only: stream and consumer facts; null for push.
     pub pull: Option<PullReport>,
+    /// Pull only: acknowledged messages against consumed ones; null for push.
+    pub accounting: Option<Accounting>,
+    /// Push only: the longest time without a delivery; null for pull.
+    pub gap: Option<Gap>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +137,8 @@ impl WorkloadReport {
             redeliveries: recorder.redeliveries,
             check: recorder.seen.check(&sent),
             pull,
+            accounting: None,
+            gap: None,
         }
     }
 
@@ -135,7 +147,12 @@ impl WorkloadReport {
             .pull
             .as_ref()
             .map_or(true, |pull| pull.ack_pending == 0 && pull.num_pending == 0);
-        self.check.complete && self.errors.count == 0 && acks_settled
+        self.check.complete && self.errors.count == 0 && acks_settled && self.lost() == 0
+    }
+
+    /// Acknowledged pull messages never consumed.
+    pub fn lost(&self) -> u64 {
+        self.accounting.map_or(0, |a| a.lost)
     }
 }
 
@@ -151,7 +168,13 @@ impl Report {
             Amount::Messages(n) => (Some(n), None),
             Amount::Duration(d) => (None, Some(d.as_secs_f64())),
         };
-        let ok = client_events.count == 0 && workloads.iter().all(WorkloadReport::complete);
+        // Under --retry-publish a fault is expected to cause errors, client events and missed
+        // push messages; what must hold then is that no acknowledged message was lost.
+        let ok = if options.retry_publish.is_some() {
+            workloads.iter().all(|w| w.lost() == 0)
+        } else {
+            client_events.count == 0 && workloads.iter().all(WorkloadReport::complete)
+        };
         Report {
             schema_version: SCHEMA_VERSION,
             mode: options.mode,
@@ -165,6 +188,8 @@ impl Report {
                 publishers: options.publishers,
                 subscribers: options.subscribers,
                 batch: options.batch,
+                retry_publish_s: options.retry_publish.map(|d| d.as_secs_f64()),
+                drain_timeout_s: options.drain_timeout().map(|d| d.as_secs_f64()),
             },
             workloads,
             client_events,
@@ -231,6 +256,36 @@ pub fn write_text(out: &mut impl Write, report: &Report) -> io::Result<()> {
                 p.acked,
                 p.ack_pending,
                 p.num_pending
+            )?;
+        }
+        if let Some(a) = &w.accounting {
+            writeln!(
+                out,
+                "  accounting {} acknowledged, {} consumed: lost {}, duplicates {}, unacknowledged {} \
+                 ({} of them stored), retried {}, redeliveries {}, drained in {:.3}s",
+                a.acknowledged,
+                a.consumed,
+                a.lost,
+                a.duplicates,
+                a.unacknowledged,
+                a.stored_unacknowledged,
+                a.retried,
+                a.redeliveries,
+                a.drain_s
+            )?;
+            if a.lost > 0 {
+                writeln!(
+                    out,
+                    "  LOST       {} messages JetStream acknowledged were never consumed",
+                    a.lost
+                )?;
+            }
+        }
+        if let Some(g) = &w.gap {
+            writeln!(
+                out,
+                "  gap        longest {:.0} ms without a delivery, at {:.3}s, {} msgs published during it",
+                g.longest_ms, g.at_s, g.published_during
             )?;
         }
         writeln!(out, "  errors     {}", w.errors.count)?;

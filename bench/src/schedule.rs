@@ -33,7 +33,7 @@ pub struct Schedule {
     end_ns: Option<u64>,
     /// Stop after this many messages (fixed-count runs).
     limit: Option<u64>,
-    /// Unpaced: the last clock reading, and how many more stamps may reuse it.
+    /// The last clock reading; unpaced, how many more stamps may reuse it.
     stamp_ns: u64,
     stamp_uses_left: u32,
 }
@@ -76,7 +76,14 @@ impl Schedule {
         if due > self.clock.now_ns() + EARLY_NS {
             tokio::time::sleep_until(self.clock.instant_at(due - EARLY_NS).into()).await;
         }
-        Some(due.min(self.clock.now_ns()))
+        self.stamp_ns = self.clock.now_ns();
+        Some(due.min(self.stamp_ns))
+    }
+
+    /// The clock when the last message was scheduled (within a couple of microseconds
+    /// unpaced): a time base for deadlines that costs no clock read of its own.
+    pub fn last_reading_ns(&self) -> u64 {
+        self.stamp_ns
     }
 
     fn unpaced_stamp(&mut self) -> u64 {

@@ -130,6 +130,34 @@ impl SeenSequences {
         }
     }
 
+    /// Distinct stamps marked (out-of-range ones are not tracked).
+    pub fn count(&self) -> u64 {
+        self.bits
+            .iter()
+            .flatten()
+            .map(|word| u64::from(word.count_ones()))
+            .sum()
+    }
+
+    /// Distinct stamps marked here and not in `other`.
+    pub fn count_not_in(&self, other: &SeenSequences) -> u64 {
+        self.bits
+            .iter()
+            .enumerate()
+            .map(|(publisher, words)| {
+                let theirs = other.bits.get(publisher).map_or(&[][..], Vec::as_slice);
+                words
+                    .iter()
+                    .enumerate()
+                    .map(|(index, word)| {
+                        let seen = theirs.get(index).copied().unwrap_or(0);
+                        u64::from((word & !seen).count_ones())
+                    })
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
     /// Compares with what was published: `published[p]` messages with sequences 0..n by
     /// publisher `p`.
     pub fn check(&self, published: &[u64]) -> Check {

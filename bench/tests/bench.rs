@@ -49,6 +49,34 @@ fn assert_complete(report: &Report, expected: u64) {
             assert_eq!(pull.publish_acks, expected);
             assert_eq!(pull.acked, expected);
             assert_eq!((pull.ack_pending, pull.num_pending), (0, 0));
+            let accounting = workload.accounting.expect("pull accounting");
+            assert_eq!(accounting.acknowledged, expected, "{accounting:?}");
+            assert_eq!(accounting.consumed, expected, "{accounting:?}");
+            assert_eq!(
+                (
+                    accounting.lost,
+                    accounting.unacknowledged,
+                    accounting.duplicates,
+                    accounting.stored_unacknowledged
+                ),
+                (0, 0, 0, 0),
+                "{accounting:?}"
+            );
+            let (lowest, highest) = (
+                accounting
+                    .lowest_stream_sequence
+                    .expect("a stream sequence"),
+                accounting
+                    .highest_stream_sequence
+                    .expect("a stream sequence"),
+            );
+            assert!(highest - lowest + 1 >= expected, "{accounting:?}");
+        } else {
+            let gap = workload.gap.expect("push gap");
+            assert!(
+                gap.longest_ms < workload.published.seconds * 1e3 + 1.0,
+                "{gap:?}"
+            );
         }
     }
 }
@@ -97,6 +125,18 @@ fn every_mode_delivers_every_message_once_on_a_three_node_cluster() {
             "the stream bench created is deleted"
         );
     }
+
+    // Under --retry-publish every publish carries a message id; without a fault nothing is
+    // re-sent, and the drain ends as soon as every acknowledged message is consumed.
+    let retried = bench::run_blocking(&Options {
+        retry_publish: Some(Duration::from_secs(30)),
+        ..options(&cluster, Mode::Pull)
+    })
+    .expect("pull run with --retry-publish");
+    assert_complete(&retried, MSGS);
+    let accounting = retried.workloads[0].accounting.expect("accounting");
+    assert_eq!(accounting.retried, 0, "{accounting:?}");
+    assert!(accounting.drain_s < 10.0, "{accounting:?}");
 
     // Mixed, paced: 10 000 msg/s offered for 5 000 messages per workload takes half a second
     // of publishing at least (a lower bound: slowness cannot fail it).
@@ -148,17 +188,21 @@ const REPORT_KEYS: &[&str] = &[
 ];
 const OPTION_KEYS: &[&str] = &[
     "batch",
+    "drain_timeout_s",
     "duration_s",
     "messages",
     "publishers",
     "rate",
+    "retry_publish_s",
     "size",
     "subscribers",
 ];
 const WORKLOAD_KEYS: &[&str] = &[
+    "accounting",
     "check",
     "consumed",
     "errors",
+    "gap",
     "kind",
     "latency_us",
     "published",
@@ -166,6 +210,21 @@ const WORKLOAD_KEYS: &[&str] = &[
     "redeliveries",
     "subject",
 ];
+/// The pull workload's verdict, read by the lab's fault suite.
+const ACCOUNTING_KEYS: &[&str] = &[
+    "acknowledged",
+    "consumed",
+    "drain_s",
+    "duplicates",
+    "highest_stream_sequence",
+    "lost",
+    "lowest_stream_sequence",
+    "redeliveries",
+    "retried",
+    "stored_unacknowledged",
+    "unacknowledged",
+];
+const GAP_KEYS: &[&str] = &["at_s", "longest_ms", "published_during"];
 const THROUGHPUT_KEYS: &[&str] = &[
     "bytes",
     "bytes_per_sec",
@@ -268,8 +327,14 @@ fn cli_prints_a_json_report_with_stable_keys() {
     assert_eq!(workloads[0]["kind"], "push");
     assert_eq!(workloads[0]["subject"], "bench.jobs");
     assert!(workloads[0]["pull"].is_null());
+    assert!(workloads[0]["accounting"].is_null());
+    assert_keys(&workloads[0]["gap"], GAP_KEYS);
     assert_eq!(workloads[1]["kind"], "pull");
+    assert!(workloads[1]["gap"].is_null());
     assert_keys(&workloads[1]["pull"], PULL_KEYS);
+    assert_keys(&workloads[1]["accounting"], ACCOUNTING_KEYS);
+    assert_eq!(workloads[1]["accounting"]["acknowledged"], 20_000);
+    assert_eq!(workloads[1]["accounting"]["lost"], 0);
     assert_eq!(workloads[1]["pull"]["acked"], 20_000);
     assert_eq!(workloads[1]["pull"]["replicas"], 3);
 
@@ -289,6 +354,7 @@ fn cli_prints_a_json_report_with_stable_keys() {
     assert!(stdout.contains("2000 of 2000 received once"), "{stdout}");
     assert!(stdout.contains("p99.9"), "{stdout}");
     assert!(stdout.contains("client CPU"), "{stdout}");
+    assert!(stdout.contains("without a delivery"), "{stdout}");
 }
 
 #[test]
@@ -335,6 +401,24 @@ fn an_existing_stream_and_busy_consumer_are_left_alone() {
     })
     .expect_err("a consumer with pending messages is refused");
     assert!(refused.to_string().contains("10 undelivered"), "{refused}");
+
+    // Re-sends beyond the stream's duplicate window (the default 2 minutes) would be stored
+    // twice: refused before anything is created.
+    let refused = bench::run_blocking(&Options {
+        servers: cluster.urls(),
+        mode: Mode::Pull,
+        amount: Amount::Messages(1_000),
+        consumer: "bench-worker".into(),
+        retry_publish: Some(Duration::from_secs(300)),
+        ..Options::default()
+    })
+    .expect_err("a duplicate window shorter than --retry-publish is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("stream LOGS deduplicates within 120s, shorter than --retry-publish 300s"),
+        "{refused}"
+    );
 
     // A bench-owned consumer on the same stream: the stream and its other messages survive,
     // the bench messages are purged, the consumer is removed.
@@ -451,4 +535,250 @@ fn foreign_messages_make_the_run_fail_with_status_1() {
     );
     let samples = push["errors"]["samples"].to_string();
     assert!(samples.contains("without a bench stamp"), "{samples}");
+}
+
+/// Waits for `child` at most `limit`, reading its output meanwhile (a full pipe would stall
+/// it); kills it and fails when it is still running then.
+fn wait_with_limit(child: std::process::Child, limit: Duration) -> std::process::Output {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (done, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match output.recv_timeout(limit) {
+        Ok(output) => output.expect("pier-bench output"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let output = output
+                .recv()
+                .expect("pier-bench reaped")
+                .expect("pier-bench output");
+            panic!(
+                "pier-bench still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+/// The pull workload of a JSON report, its accounting checked for the documented keys.
+fn pull_workload_of(stdout: &[u8]) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: JSON on stdout:\n{stdout}"));
+    let pull = report["workloads"]
+        .as_array()
+        .expect("workloads")
+        .iter()
+        .find(|w| w["kind"] == "pull")
+        .expect("a pull workload")
+        .clone();
+    assert_keys(&pull["accounting"], ACCOUNTING_KEYS);
+    pull
+}
+
+/// Runs `pier-bench bench` in pull mode under `--retry-publish 30s` for 8 s at 1 000 msg/s,
+/// does `fault` to the node leading the stream 2 s into the run, and checks the verdict: no
+/// acknowledged message lost, status 0, the run over within two minutes. Returns the pull
+/// workload's report.
+fn pull_run_through(
+    fault: &str,
+    do_fault: impl FnOnce(&mut BenchCluster, u16),
+) -> serde_json::Value {
+    let mut cluster = BenchCluster::start(3);
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls().join(","),
+            "--mode",
+            "pull",
+            "--duration",
+            "8s",
+            "--rate",
+            "1000",
+            "--retry-publish",
+            "30s",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pier-bench bench");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let leader = loop {
+        if let Some(leader) = cluster.stream_leader("LOGS") {
+            break leader;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream LOGS has no leader"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    do_fault(&mut cluster, leader);
+
+    let output = wait_with_limit(bench, Duration::from_secs(120));
+    let workload = pull_workload_of(&output.stdout);
+    let accounting = &workload["accounting"];
+    eprintln!("{fault} of stream leader bench-test-{leader}: {accounting}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "no acknowledged message lost\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(accounting["lost"], 0, "{accounting}");
+    let acknowledged = accounting["acknowledged"].as_u64().expect("acknowledged");
+    assert!(acknowledged > 1_000, "{accounting}");
+    let consumed = accounting["consumed"].as_u64().expect("consumed");
+    assert!(consumed >= acknowledged, "{accounting}");
+    workload
+}
+
+#[test]
+fn kill_9_of_the_stream_leader_loses_no_acknowledged_message() {
+    let _ports = serial();
+    let workload = pull_run_through("kill -9", |cluster, leader| {
+        cluster.kill(leader);
+        std::thread::sleep(Duration::from_secs(2));
+        cluster.restart(leader);
+    });
+    let accounting = &workload["accounting"];
+    assert!(
+        accounting["retried"].as_u64() > Some(0),
+        "publishes failed while the stream had no leader: {accounting}"
+    );
+}
+
+#[test]
+fn a_frozen_stream_leader_loses_no_acknowledged_message() {
+    let _ports = serial();
+    let workload = pull_run_through("SIGSTOP for 5 s", |cluster, leader| {
+        cluster.signal(leader, nix::sys::signal::Signal::SIGSTOP);
+        std::thread::sleep(Duration::from_secs(5));
+        cluster.signal(leader, nix::sys::signal::Signal::SIGCONT);
+    });
+    // Until another leader took over, nothing was stored: messages waited over a second.
+    let max_us = workload["latency_us"]["max"].as_f64().expect("max latency");
+    assert!(max_us > 1e6, "{}", workload["latency_us"]);
+}
+
+#[test]
+fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
+    use async_nats::jetstream::{consumer::pull, stream};
+    let _ports = serial();
+    let cluster = BenchCluster::start(1);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = cluster.urls()[0].clone();
+    // The operator's stream, and a consumer paused for a few seconds: what bench publishes
+    // stays in the stream, acknowledged and not yet consumed, while the test purges half.
+    let context = runtime.block_on(async {
+        let context = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
+        let stream = context
+            .create_stream(stream::Config {
+                name: "LOGS".into(),
+                subjects: vec!["logs.>".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("create stream");
+        stream
+            .create_consumer(pull::Config {
+                durable_name: Some("paused-worker".into()),
+                filter_subject: "logs.bench".into(),
+                pause_until: Some(time::OffsetDateTime::now_utc() + Duration::from_secs(4)),
+                ..Default::default()
+            })
+            .await
+            .expect("create a paused consumer");
+        context
+    });
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &url,
+            "--mode",
+            "pull",
+            "--msgs",
+            "200",
+            "--consumer",
+            "paused-worker",
+            "--retry-publish",
+            "10s",
+            "--drain-timeout",
+            "30s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pier-bench bench");
+    runtime.block_on(async {
+        let mut stream = context.get_stream("LOGS").await.expect("stream");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while stream.info().await.expect("stream info").state.messages < 200 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "bench published 200 messages"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Stream sequences 1..=200 hold the bench's messages: drop the first 100.
+        let purged = stream.purge().sequence(101).await.expect("purge");
+        assert_eq!(purged.purged, 100);
+    });
+    let output = wait_with_limit(bench, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("LOST       100 messages JetStream acknowledged were never consumed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("200 acknowledged, 100 consumed: lost 100"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_frozen_server_shows_as_the_push_gap() {
+    let _ports = serial();
+    let cluster = BenchCluster::start(1);
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls().join(","),
+            "--duration",
+            "4s",
+            "--rate",
+            "2000",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pier-bench bench");
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(1));
+    cluster.signal(0, nix::sys::signal::Signal::SIGCONT);
+    let output = wait_with_limit(bench, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    let gap = &report["workloads"][0]["gap"];
+    assert_keys(gap, GAP_KEYS);
+    eprintln!("push gap over a 1 s SIGSTOP: {gap}");
+    let longest_ms = gap["longest_ms"].as_f64().expect("longest_ms");
+    assert!((900.0..3_000.0).contains(&longest_ms), "{gap}");
+    let at_s = gap["at_s"].as_f64().expect("at_s");
+    assert!((0.5..3.0).contains(&at_s), "{gap}");
+    // The publisher, unaware, went on at 2 000 msg/s.
+    let during = gap["published_during"].as_u64().expect("published_during");
+    let expected = longest_ms * 2.0;
+    assert!(
+        (during as f64) > expected * 0.8 && (during as f64) < expected * 1.2,
+        "{gap}"
+    );
 }

@@ -84,6 +84,14 @@ pub struct BenchArgs {
     /// Outstanding JetStream publish acks per publisher.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub ack_window: usize,
+    /// Pull: send each publish with a Nats-Msg-Id and re-send it under that id while its ack
+    /// fails or times out, until this long after its first attempt (e.g. 30s); off by default.
+    #[arg(long, value_name = "D")]
+    pub retry_publish: Option<Span>,
+    /// Pull: after publishing, wait at most this long for every acknowledged message to be
+    /// consumed (default 60s with --retry-publish, else until nothing arrives for 5s).
+    #[arg(long, value_name = "D")]
+    pub drain_timeout: Option<Span>,
     /// Threads the clients run on (1: every client on one thread).
     #[arg(long, value_name = "N", default_value_t = crate::DEFAULT_THREADS)]
     pub threads: usize,
@@ -123,6 +131,8 @@ impl BenchArgs {
             consumer: self.consumer.clone(),
             replicas: self.replicas,
             ack_window: self.ack_window,
+            retry_publish: self.retry_publish.map(Span::get),
+            drain_timeout: self.drain_timeout.map(Span::get),
             threads: self.threads,
             progress: std::io::stderr().is_terminal(),
             ..defaults

@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -74,19 +74,8 @@ impl BenchCluster {
                     routes.join(", ")
                 ));
             }
-            let conf_path = node.join("nats.conf");
-            std::fs::write(&conf_path, conf).expect("write nats.conf");
-            let child = Command::new(nats_server())
-                .arg("-c")
-                .arg(&conf_path)
-                .arg("-l")
-                .arg(node.join("nats.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start nats-server");
-            servers.push(child);
+            std::fs::write(node.join("nats.conf"), conf).expect("write nats.conf");
+            servers.push(spawn_node(&node));
         }
         let cluster = BenchCluster {
             servers,
@@ -109,6 +98,49 @@ impl BenchCluster {
         let (status, body) = http_get(MONITOR_BASE + i, path).expect("monitor endpoint answers");
         assert_eq!(status, 200, "{path}: {body}");
         serde_json::from_str(&body).expect("monitor JSON")
+    }
+
+    /// Kills node `i` with SIGKILL: no lame duck, no flush, the store as the crash left it.
+    pub fn kill(&mut self, i: u16) {
+        let server = &mut self.servers[usize::from(i)];
+        server.kill().expect("kill -9 nats-server");
+        server.wait().expect("reap nats-server");
+    }
+
+    /// Sends `signal` to node `i` (SIGSTOP freezes it the way a stalled host would).
+    pub fn signal(&self, i: u16, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.servers[usize::from(i)].id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal nats-server");
+    }
+
+    /// Starts node `i` again on its config and store, and waits until it is healthy and the
+    /// cluster has a meta leader that sees every peer current.
+    pub fn restart(&mut self, i: u16) {
+        let node = self._dir.path().join(format!("node-{i}"));
+        self.servers[usize::from(i)] = spawn_node(&node);
+        self.wait_ready();
+    }
+
+    /// The node that leads stream `name`'s replicas, as node 0 sees it; None while it has
+    /// no leader or node 0 does not answer.
+    pub fn stream_leader(&self, name: &str) -> Option<u16> {
+        let (_, body) = http_get(MONITOR_BASE, "/jsz?streams=true")?;
+        let jsz: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let leader = jsz["account_details"]
+            .as_array()?
+            .iter()
+            .flat_map(|account| {
+                account["stream_detail"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .find(|stream| stream["name"] == name)?["cluster"]["leader"]
+            .as_str()?
+            .strip_prefix("bench-test-")?
+            .parse()
+            .ok()?;
+        Some(leader)
     }
 
     fn wait_ready(&self) {
@@ -158,6 +190,19 @@ impl Drop for BenchCluster {
             let _ = server.wait();
         }
     }
+}
+
+fn spawn_node(node: &Path) -> Child {
+    Command::new(nats_server())
+        .arg("-c")
+        .arg(node.join("nats.conf"))
+        .arg("-l")
+        .arg(node.join("nats.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server")
 }
 
 fn wait_until(deadline: Instant, what: &str, mut ready: impl FnMut() -> bool) {
