@@ -10,6 +10,7 @@
 //! - 14322–14331, 16322–16331, 18322–18331: `provision.rs` (see [`cluster`])
 //! - 15322–15324, 17322–17324, 19322–19324: `bench/tests/bench.rs` (in pier-bench)
 //! - 24600–24899: `signals.rs`
+//! - 26000–26799: `security.rs`
 //!
 //! Include with `mod support;` from a test file; not every test uses every helper.
 #![allow(dead_code)]
