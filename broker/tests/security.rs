@@ -524,20 +524,26 @@ async fn secrets_appear_nowhere() {
             .unwrap_or_default();
         assert!(reloaded.contains("last reload ok"), "{version}: {reloaded}");
 
+        // Every command an operator runs, its output and its debug log.
         let mut shown = Vec::new();
         for (i, node) in cluster.nodes.iter().enumerate() {
             let config = node.config_path();
             let config = config.to_str().unwrap();
-            let (status, text) = cluster.status(node, &[]);
-            assert!(status.success(), "{text}");
-            shown.push((format!("{} status", node.ports.name), text));
-            let (_, json) = cluster.status(node, &["--format", "json"]);
-            shown.push((format!("{} status json", node.ports.name), json));
-            let (status, rendered) =
-                pier_broker_output(&["render", "--config", config], Duration::from_secs(10));
-            assert!(status.success(), "{rendered}");
-            assert!(rendered.contains("REDACTED"), "{rendered}");
-            shown.push((format!("{} render", node.ports.name), rendered));
+            for command in [
+                &["status", "--config", config][..],
+                &["status", "--config", config, "--format", "json"],
+                &["render", "--config", config],
+                &["validate", "--config", config, "--format", "json"],
+                &["provision", "--config", config, "--dry-run"],
+            ] {
+                let (status, stdout, stderr) =
+                    pier_broker_logged(command, "debug", Duration::from_secs(30));
+                assert!(status.success(), "{command:?}: {stdout}\n{stderr}");
+                if command[0] == "render" {
+                    assert!(stdout.contains("REDACTED"), "{stdout}");
+                }
+                shown.push((format!("{command:?}"), format!("{stdout}\n{stderr}")));
+            }
             shown.push((
                 format!("{} log", node.ports.name),
                 cluster.supervisor(i).log(),

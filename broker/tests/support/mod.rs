@@ -435,19 +435,50 @@ pub fn status_value(status: &str, key: &str) -> Option<String> {
 
 /// Runs `pier-broker ARGS...` to completion with a timeout; returns the status and stdout.
 pub fn pier_broker_output(args: &[&str], timeout: Duration) -> (ExitStatus, String) {
-    let mut child = Command::new(pier_broker())
+    let mut command = Command::new(pier_broker());
+    command.args(args).stderr(Stdio::inherit());
+    let (status, stdout, _) = output_within(command, args, timeout);
+    (status, stdout)
+}
+
+/// Runs `pier-broker ARGS...` with `PIER_LOG=log` to completion with a timeout; returns the
+/// status, stdout and stderr (its log).
+pub fn pier_broker_logged(
+    args: &[&str],
+    log: &str,
+    timeout: Duration,
+) -> (ExitStatus, String, String) {
+    let mut command = Command::new(pier_broker());
+    command
         .args(args)
+        .env("PIER_LOG", log)
+        .stderr(Stdio::piped());
+    output_within(command, args, timeout)
+}
+
+/// Runs `command` (stdout piped, stderr as the caller set it) to completion; panics naming
+/// `args` when it still runs after `timeout`.
+fn output_within(
+    mut command: Command,
+    args: &[&str],
+    timeout: Duration,
+) -> (ExitStatus, String, String) {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("start pier-broker");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
-    });
+    let read_all = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let reader = read_all(child.stdout.take().map(|p| Box::new(p) as _));
+    let errors = read_all(child.stderr.take().map(|p| Box::new(p) as _));
     let mut status = None;
     wait_until(timeout, || {
         status = child.try_wait().ok().flatten();
@@ -460,5 +491,9 @@ pub fn pier_broker_output(args: &[&str], timeout: Duration) -> (ExitStatus, Stri
             panic!("pier-broker {args:?} still running after {timeout:?}");
         }
     };
-    (status, reader.join().unwrap_or_default())
+    (
+        status,
+        reader.join().unwrap_or_default(),
+        errors.join().unwrap_or_default(),
+    )
 }
