@@ -81,18 +81,34 @@ impl Pki {
     }
 }
 
-/// Runs make-certs.sh with `sh`, as the docs do; a missing openssl fails the test.
-fn make_certs(args: &[&str]) {
-    let out = Command::new("sh")
+/// Runs make-certs.sh with `sh`, as the docs do.
+fn make_certs_output(args: &[&str]) -> std::process::Output {
+    Command::new("sh")
         .arg(MAKE_CERTS)
         .args(args)
         .output()
-        .expect("run sh");
+        .expect("run sh")
+}
+
+/// Runs make-certs.sh, which must succeed: a missing openssl fails the test.
+fn make_certs(args: &[&str]) {
+    let out = make_certs_output(args);
     assert!(
         out.status.success(),
         "make-certs.sh {args:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `openssl x509 -text` of a certificate.
+fn cert_text(pem: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(pem)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl x509 {}", pem.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A PEM certificate's DER bytes (what a TLS peer presents), by openssl.
@@ -393,6 +409,60 @@ fn plain_client(port: u16) -> (String, String, bool) {
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
     };
     (info, String::from_utf8_lossy(&answer).into_owned(), closed)
+}
+
+/// The commands of docs/security.md, for the hk hosts.
+#[test]
+fn make_certs_makes_node_certificates_and_keeps_keys_private() {
+    let pki = Pki::new();
+    let dir = pki.dir.path().to_str().unwrap();
+    make_certs(&["node", dir, "nats-node-1", "203.0.113.11", "nats-node-1"]);
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(pki.dir.path().join("ca-key.pem")), 0o600);
+    assert_eq!(mode(pki.key("nats-node-1")), 0o600);
+    assert_eq!(mode(pki.ca()), 0o644);
+    assert_eq!(mode(pki.cert("nats-node-1")), 0o644);
+
+    let text = cert_text(&pki.cert("nats-node-1"));
+    for wanted in [
+        "TLS Web Server Authentication, TLS Web Client Authentication",
+        "IP Address:203.0.113.11, DNS:nats-node-1",
+        "CA:FALSE",
+        "Subject: CN = nats-node-1",
+    ] {
+        assert!(text.contains(wanted), "{wanted} missing:\n{text}");
+    }
+    let verified = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(pki.ca())
+        .arg(pki.cert("nats-node-1"))
+        .output()
+        .expect("run openssl");
+    assert!(verified.status.success(), "{verified:?}");
+
+    // Running `node` again rotates: a new key and serial, the same CA.
+    let old = der(&pki.cert("nats-node-1"));
+    let old_key = std::fs::read(pki.key("nats-node-1")).unwrap();
+    make_certs(&["node", dir, "nats-node-1", "203.0.113.11", "nats-node-1"]);
+    assert_ne!(der(&pki.cert("nats-node-1")), old);
+    assert_ne!(std::fs::read(pki.key("nats-node-1")).unwrap(), old_key);
+
+    // Refused, with nothing written: a second CA over the first, a SAN that is neither an
+    // address nor a name.
+    let ca = std::fs::read(pki.ca()).unwrap();
+    let again = make_certs_output(&["ca", dir]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a CA"));
+    assert_eq!(std::fs::read(pki.ca()).unwrap(), ca);
+    let bad = make_certs_output(&["node", dir, "other", "10.0.0.1/8"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SAN '10.0.0.1/8'"));
+    assert!(!pki.cert("other").exists() && !pki.key("other").exists());
+    let names: Vec<_> = std::fs::read_dir(pki.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "left behind: {names:?}");
 }
 
 #[test]
