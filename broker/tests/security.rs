@@ -231,9 +231,15 @@ replicas = 3
         }
     }
 
-    /// SIGHUP to node `i`'s supervisor (what `systemctl reload` sends after `validate`); the
-    /// STATUS= of the READY=1 that ends the reload.
+    /// What `systemctl reload` does (the unit's ExecReload): `pier-broker validate`, which must
+    /// pass, then SIGHUP to the supervisor; returns the STATUS= of the READY=1 ending the reload.
     fn reload(&mut self, i: usize) -> String {
+        let config = self.nodes[i].config_path();
+        let (status, out) = pier_broker_output(
+            &["validate", "--config", config.to_str().unwrap()],
+            Duration::from_secs(30),
+        );
+        assert!(status.success(), "validate refused the reload: {out}");
         self.supervisor(i).signal(nix::sys::signal::Signal::SIGHUP);
         self.notify[i]
             .wait_for("READY=1", Duration::from_secs(30))
