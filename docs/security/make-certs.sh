@@ -8,9 +8,10 @@
 #   make-certs.sh node DIR NAME SAN [SAN...] DIR/NAME.pem, DIR/NAME-key.pem, signed by DIR's CA;
 #                                            each SAN an IPv4/IPv6 address or a DNS name
 #
-# Keys are written mode 0600, certificates 0644. A node's files are replaced atomically (written
-# beside, then renamed), so running `node` again for a name is a certificate rotation: a new key,
-# a new random serial, the same CA. DAYS sets the validity (CA 3650 days, nodes 825 by default).
+# Keys are written mode 0600, certificates 0644, a new DIR 0700. A node's files are written
+# beside and renamed into place, so running `node` again for a name is a certificate rotation: a
+# new key, a new random serial, the same CA. DAYS sets the validity (CA 3650 days, nodes 825 by
+# default).
 set -eu
 
 usage() {
@@ -25,21 +26,23 @@ fail() {
 
 command -v openssl >/dev/null 2>&1 || fail "openssl is not installed"
 
-# A 128-bit random serial, positive (first hex digit below 8), as RFC 5280 asks.
+# A 128-bit random serial: openssl encodes it as a positive number of at most 17 octets, within
+# RFC 5280's 20.
 serial() {
-    printf '0x%s%s\n' "$(od -An -N1 -tu1 /dev/urandom | awk '{print $1 % 8}')" \
-        "$(openssl rand -hex 15)"
+    echo "0x$(openssl rand -hex 16)"
 }
 
 [ $# -ge 2 ] || usage
 command=$1
 dir=$2
 shift 2
-mkdir -p "$dir"
-work=$(mktemp -d "$dir/.make-certs.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 # Keys are born private: nothing is ever group- or world-readable, not even for a moment.
 umask 077
+mkdir -p "$dir"
+work="$dir/.make-certs.$$"
+mkdir "$work" || fail "cannot create $work"
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' HUP INT TERM
 
 case $command in
 ca)
