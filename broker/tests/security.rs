@@ -650,6 +650,12 @@ async fn secrets_appear_nowhere() {
                 format!("{} log", node.ports.name),
                 cluster.supervisor(i).log(),
             ));
+            // The monitoring port, which anyone on the host can read.
+            for path in ["/varz", "/routez", "/connz?auth=true", "/jsz?accounts=true"] {
+                let body = support::cluster::http_get(node.ports.monitor, path)
+                    .unwrap_or_else(|| panic!("{version}: no answer to {path}"));
+                shown.push((format!("{} {path}", node.ports.name), body));
+            }
         }
         for (i, notify) in cluster.notify.iter_mut().enumerate() {
             let lines = notify
