@@ -468,17 +468,8 @@ fn output_within(
         .stdout(Stdio::piped())
         .spawn()
         .expect("start pier-broker");
-    let read_all = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let reader = read_all(child.stdout.take().map(|p| Box::new(p) as _));
-    let errors = read_all(child.stderr.take().map(|p| Box::new(p) as _));
+    let reader = read_all(child.stdout.take());
+    let errors = read_all(child.stderr.take());
     let mut status = None;
     wait_until(timeout, || {
         status = child.try_wait().ok().flatten();
@@ -496,4 +487,16 @@ fn output_within(
         reader.join().unwrap_or_default(),
         errors.join().unwrap_or_default(),
     )
+}
+
+/// Reads a child's pipe to its end on a thread of its own (both pipes at once: a child blocked
+/// on a full stderr would never close stdout); empty when the pipe was not captured.
+fn read_all<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
 }
