@@ -471,6 +471,46 @@ fn make_certs_makes_node_certificates_and_keeps_keys_private() {
     assert_eq!(names.len(), 4, "left behind: {names:?}");
 }
 
+/// docs/security.md's pier.toml sections, added to the hk example with the files where the
+/// page puts them (here in a temporary directory), make a valid configuration.
+#[test]
+fn the_documented_sections_validate_with_the_hk_example() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(repo.join("docs/security.md")).unwrap();
+    let start = doc
+        .find("```toml\n")
+        .expect("a toml block in docs/security.md")
+        + 8;
+    let block = &doc[start..start + doc[start..].find("```").unwrap()];
+    assert!(block.contains("[cluster.tls]") && block.contains("[[client.users]]"));
+
+    let pki = Pki::new();
+    pki.node("node");
+    for (file, secret) in [("route.pass", ROUTE_PASSWORD), ("app.pass", APP_PASSWORD)] {
+        let path = pki.dir.path().join(file);
+        std::fs::write(&path, secret).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let tls_dir = format!("{}/", pki.dir.path().display());
+    let hk = std::fs::read_to_string(repo.join("docs/examples/hk/nats-node-1.toml")).unwrap();
+    let config = pki.dir.path().join("pier.toml");
+    std::fs::write(
+        &config,
+        format!("{hk}\n{}", block.replace("/etc/pier/tls/", &tls_dir)),
+    )
+    .unwrap();
+    let (status, out) = pier_broker_output(
+        &[
+            "validate",
+            "--config",
+            config.to_str().unwrap(),
+            "--deny-warnings",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "{out}");
+}
+
 #[test]
 fn routes_need_a_certificate_from_the_cluster_ca() {
     for (n, (version, server)) in servers().into_iter().enumerate() {
