@@ -10,6 +10,7 @@
 //! - 14322–14331, 16322–16331, 18322–18331: `provision.rs` (see [`cluster`])
 //! - 15322–15324, 17322–17324, 19322–19324: `bench/tests/bench.rs` (in pier-bench)
 //! - 24600–24899: `signals.rs`
+//! - 26000–26799: `security.rs`
 //!
 //! Include with `mod support;` from a test file; not every test uses every helper.
 #![allow(dead_code)]
@@ -434,19 +435,41 @@ pub fn status_value(status: &str, key: &str) -> Option<String> {
 
 /// Runs `pier-broker ARGS...` to completion with a timeout; returns the status and stdout.
 pub fn pier_broker_output(args: &[&str], timeout: Duration) -> (ExitStatus, String) {
-    let mut child = Command::new(pier_broker())
+    let mut command = Command::new(pier_broker());
+    command.args(args).stderr(Stdio::inherit());
+    let (status, stdout, _) = output_within(command, args, timeout);
+    (status, stdout)
+}
+
+/// Runs `pier-broker ARGS...` with `PIER_LOG=log` to completion with a timeout; returns the
+/// status, stdout and stderr (its log).
+pub fn pier_broker_logged(
+    args: &[&str],
+    log: &str,
+    timeout: Duration,
+) -> (ExitStatus, String, String) {
+    let mut command = Command::new(pier_broker());
+    command
         .args(args)
+        .env("PIER_LOG", log)
+        .stderr(Stdio::piped());
+    output_within(command, args, timeout)
+}
+
+/// Runs `command` (stdout piped, stderr as the caller set it) to completion; panics naming
+/// `args` when it still runs after `timeout`.
+fn output_within(
+    mut command: Command,
+    args: &[&str],
+    timeout: Duration,
+) -> (ExitStatus, String, String) {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("start pier-broker");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
-    });
+    let reader = read_all(child.stdout.take());
+    let errors = read_all(child.stderr.take());
     let mut status = None;
     wait_until(timeout, || {
         status = child.try_wait().ok().flatten();
@@ -459,5 +482,21 @@ pub fn pier_broker_output(args: &[&str], timeout: Duration) -> (ExitStatus, Stri
             panic!("pier-broker {args:?} still running after {timeout:?}");
         }
     };
-    (status, reader.join().unwrap_or_default())
+    (
+        status,
+        reader.join().unwrap_or_default(),
+        errors.join().unwrap_or_default(),
+    )
+}
+
+/// Reads a child's pipe to its end on a thread of its own (both pipes at once: a child blocked
+/// on a full stderr would never close stdout); empty when the pipe was not captured.
+fn read_all<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
 }
