@@ -41,6 +41,7 @@ UNIT = "pier-broker.service"
 # Publishes are retried under their message id for this long; LOGS keeps ids for 2 minutes.
 RETRY = "60s"
 WHOLE_TIMEOUT = 120.0
+NO_ANSWER = "no answer (the host is hung or down)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,22 +199,20 @@ def said_by_status(lab: Lab, node: str) -> str:
             timeout=10,
         )
     except LabError:
-        return "no answer (the host is hung)"
+        return NO_ANSWER
     lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     return " / ".join(lines[:3]) or f"nothing (exit {done.returncode})"
 
 
 def said_by_unit(lab: Lab, node: str) -> str:
+    """The unit's state and STATUS= line, as `systemctl status` shows them."""
+    argv = ["timeout", "5", "systemctl", "show", "-P", "ActiveState", "-P", "SubState", "-P", "StatusText", UNIT]
     try:
-        done = lab.exec(
-            node,
-            ["timeout", "5", "systemctl", "show", "-P", "StatusText", UNIT],
-            check=False,
-            timeout=10,
-        )
+        done = lab.exec(node, argv, check=False, timeout=10)
     except LabError:
-        return "no answer (the host is hung)"
-    return done.stdout.strip() or f"nothing (exit {done.returncode})"
+        return NO_ANSWER
+    active, sub, text = (done.stdout.split("\n", 2) + ["", "", ""])[:3]
+    return f"{active} ({sub}): {text.strip()}" if active else f"nothing (exit {done.returncode})"
 
 
 def node_for(lab: Lab, role: str) -> str:
@@ -243,8 +242,9 @@ def test_no_acknowledged_message_is_lost(
         time.sleep(warmup)
         injected = time.monotonic()
         fault.inject(cluster, node)
-        # Observed a little into the fault (a second after an instant one), as an operator would.
-        time.sleep(max(0.0, (min(fault.seconds, 3) or 1) - (time.monotonic() - injected)))
+        # Observed as an operator would who looks when the fault has lasted a while: a second
+        # before it ends (a second after an instant one), past the supervisor's 5 s health beat.
+        time.sleep(max(0.0, max(fault.seconds - 1, 1) - (time.monotonic() - injected)))
         status_said = said_by_status(lab, observed)
         unit_said = said_by_unit(lab, observed)
         time.sleep(max(0.0, fault.seconds - (time.monotonic() - injected)))
