@@ -422,7 +422,14 @@ fn plain_client(port: u16) -> (String, String, bool) {
 fn make_certs_makes_node_certificates_and_keeps_keys_private() {
     let pki = Pki::new();
     let dir = pki.dir.path().to_str().unwrap();
-    make_certs(&["node", dir, "nats-node-1", "203.0.113.11", "nats-node-1"]);
+    make_certs(&[
+        "node",
+        dir,
+        "nats-node-1",
+        "203.0.113.11",
+        "nats-node-1",
+        "127.0.0.1",
+    ]);
     let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(pki.dir.path().join("ca-key.pem")), 0o600);
     assert_eq!(mode(pki.key("nats-node-1")), 0o600);
@@ -432,7 +439,7 @@ fn make_certs_makes_node_certificates_and_keeps_keys_private() {
     let text = cert_text(&pki.cert("nats-node-1"));
     for wanted in [
         "TLS Web Server Authentication, TLS Web Client Authentication",
-        "IP Address:203.0.113.11, DNS:nats-node-1",
+        "IP Address:203.0.113.11, DNS:nats-node-1, IP Address:127.0.0.1",
         "CA:FALSE",
         "Subject: CN = nats-node-1",
     ] {
@@ -449,7 +456,14 @@ fn make_certs_makes_node_certificates_and_keeps_keys_private() {
     // Running `node` again rotates: a new key and serial, the same CA.
     let old = der(&pki.cert("nats-node-1"));
     let old_key = std::fs::read(pki.key("nats-node-1")).unwrap();
-    make_certs(&["node", dir, "nats-node-1", "203.0.113.11", "nats-node-1"]);
+    make_certs(&[
+        "node",
+        dir,
+        "nats-node-1",
+        "203.0.113.11",
+        "nats-node-1",
+        "127.0.0.1",
+    ]);
     assert_ne!(der(&pki.cert("nats-node-1")), old);
     assert_ne!(std::fs::read(pki.key("nats-node-1")).unwrap(), old_key);
 

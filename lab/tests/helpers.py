@@ -25,6 +25,22 @@ def ssh_banner(lab: Lab, address: str, *, source: str | None = None) -> str:
     return done.stdout.strip()
 
 
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
+    print("connected")
+except OSError as e:
+    print(type(e).__name__)
+"""
+
+
+def tcp_connect(lab: Lab, address: str, port: int) -> str:
+    """Whether a TCP connection from ctl to address:port opens within 2 s: "connected", or the
+    error's name (ConnectionRefusedError, TimeoutError)."""
+    return lab.ctl(["python3", "-c", CONNECT, address, str(port)]).stdout.strip()
+
+
 def ping_loss(lab: Lab, address: str, *, count: int = 3, source: str | None = None) -> float:
     """Percent of pings lost between ctl (or a host) and address."""
     argv = ["ping", "-q", "-n", "-c", str(count), "-i", "0.005", "-W", "1", address]

@@ -14,13 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from pierlab import Lab
+from pierlab import Lab, LabError
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
 VENV = Path(os.environ.get("PIER_ANSIBLE_VENV", "/opt/pier-ansible"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 NODES = ["nats-node-1", "nats-node-2", "nats-node-3"]
+CONFIG = "/etc/pier/pier.toml"
+UNIT = "pier-broker.service"
+WHOLE_TIMEOUT = 120.0
+NO_ANSWER = "no answer (the host is hung or down)"
 SERVERS = ",".join(f"nats://203.0.113.1{i}:4222" for i in (1, 2, 3))
 
 # What the lab cannot be, and the only departures from inventories/hk: the lab's hosts share the
@@ -152,3 +156,61 @@ def meta_leader(lab: Lab) -> str:
     leader = status(lab, NODES[0])["node"]["jetstream"]["meta_leader"]
     assert leader in NODES, f"no meta leader: {leader}"
     return leader
+
+
+def rolled_out(request: pytest.FixtureRequest, lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Playbooks:
+    """The playbooks of a whole pier cluster: the one an earlier module (test_ansible) left, when
+    every node says it is whole, else one rolled out now on a fresh lab."""
+    tmp = tmp_path_factory.mktemp("rollout")
+    os.chmod(tmp, 0o755)  # as test_ansible's playbooks fixture
+    playbooks = Playbooks(lab, tmp)
+    if len(lab.hosts()) < 3 or not all(ready(lab, n) for n in NODES):
+        request.getfixturevalue("fresh_lab")
+        playbooks.run("site.yml")
+    wait_whole(lab)
+    return playbooks
+
+
+def ready(lab: Lab, node: str) -> bool:
+    argv = ["pier-broker", "status", "--config", CONFIG, "--format", "json", "--timeout", "2"]
+    try:
+        return whole(json.loads(lab.exec(node, argv, check=False, timeout=10).stdout))
+    except (LabError, json.JSONDecodeError):
+        return False
+
+
+def whole(view: dict) -> bool:
+    node = view.get("node") or {}
+    return bool(
+        view.get("cluster_formed")
+        and node.get("healthy")
+        and (node.get("routes") or {}).get("all_routed")
+        and any(s.get("name") == "LOGS" for s in node.get("streams") or [])
+    )
+
+
+def wait_whole(lab: Lab, timeout: float = WHOLE_TIMEOUT) -> float:
+    """Seconds until every node says it is healthy, routed to every peer, with LOGS current."""
+    started = time.monotonic()
+    while not all(ready(lab, n) for n in NODES):
+        assert time.monotonic() - started < timeout, (
+            f"the cluster was not whole again after {timeout:.0f}s: "
+            + "; ".join(f"{n}: {said_by_status(lab, n)}" for n in NODES)
+        )
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def said_by_status(lab: Lab, node: str) -> str:
+    """pier-broker status's text on the node, first lines; or why it gave none."""
+    try:
+        done = lab.exec(
+            node,
+            ["timeout", "5", "pier-broker", "status", "--config", CONFIG, "--timeout", "2"],
+            check=False,
+            timeout=10,
+        )
+    except LabError:
+        return NO_ANSWER
+    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    return " / ".join(lines[:3]) or f"nothing (exit {done.returncode})"

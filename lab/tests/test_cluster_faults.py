@@ -19,6 +19,7 @@ The table of a run is written to PIER_FAULTS_TABLE (default: the session's tmp d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -30,18 +31,27 @@ from pathlib import Path
 import pytest
 
 from pierlab import Lab, LabError
-from rollout import NODES, SERVERS, Playbooks, bench_binary, say, status
+from rollout import (
+    CONFIG,
+    NO_ANSWER,
+    NODES,
+    SERVERS,
+    UNIT,
+    Playbooks,
+    bench_binary,
+    rolled_out,
+    said_by_status,
+    say,
+    status,
+    wait_whole,
+)
 
 FULL = os.environ.get("PIER_FAULTS", "short") == "full"
 # The lab's two cores run three nats-servers with fsync on every write, the bench and the
 # observers: these rates are what they sustain with room for a fault's catch-up (docs/reliability.md).
 RATE = 1000 if FULL else 300
-CONFIG = "/etc/pier/pier.toml"
-UNIT = "pier-broker.service"
 # Publishes are retried under their message id for this long; LOGS keeps ids for 2 minutes.
 RETRY = "60s"
-WHOLE_TIMEOUT = 120.0
-NO_ANSWER = "no answer (the host is hung or down)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +62,9 @@ class Fault:
     # How long the fault lasts: (short, full) seconds.
     lasts: tuple[float, float]
     # Whether it matters if the node is the meta leader (the full suite runs both then); the short
-    # suite runs the first of `roles`.
+    # suite runs the first of `roles`, if `short`.
     roles: tuple[str, ...] = ("leader", "follower")
+    short: bool = True
 
     @property
     def seconds(self) -> float:
@@ -76,6 +87,27 @@ def repaired_reload(cluster: Cluster, node: str) -> None:
 
 def peers_of(node: str) -> list[str]:
     return [n for n in NODES if n != node]
+
+
+def partner(node: str) -> str:
+    """Another node, the same for the inject and the undo of a fault on two nodes."""
+    return peers_of(node)[0]
+
+
+def crash_two(cluster: Cluster, node: str) -> None:
+    for n in (node, partner(node)):
+        cluster.lab.crash(n)
+
+
+def boot_two(cluster: Cluster, node: str) -> None:
+    for n in (node, partner(node)):
+        cluster.lab.boot(n, say=lambda _: None)
+
+
+def resume(cluster: Cluster, node: str) -> None:
+    # The watchdog may have replaced the stopped nats-server already; a new one is running then.
+    with contextlib.suppress(LabError):
+        cluster.lab.kill(node, "nats-server", "CONT")
 
 
 def rolling_restart(cluster: Cluster, node: str) -> None:
@@ -114,8 +146,17 @@ FAULTS = [
     ),
     Fault("store filesystem full", lambda c, n: c.lab.fill(n), lambda c, n: c.lab.unfill(n), (10, 30)),
     Fault("reload with a broken pier.toml", broken_reload, repaired_reload, (5, 10), ("follower",)),
+    Fault(
+        "nats-server hung (SIGSTOP; the watchdog restarts it)",
+        lambda c, n: c.lab.kill(n, "nats-server", "STOP"),
+        resume,
+        (45, 45),
+        ("leader",),
+        short=False,  # test_package has the watchdog's restart
+    ),
+    Fault("two hosts crashed (no quorum), booted again", crash_two, boot_two, (10, 20), ("leader",)),
     # The short suite has it in test_ansible (under load, counted the same way).
-    Fault("rolling restart (rolling-restart.yml)", rolling_restart, nothing, (0, 75), ("all",) if FULL else ()),
+    Fault("rolling restart (rolling-restart.yml)", rolling_restart, nothing, (0, 75), ("all",), short=False),
 ]
 
 
@@ -138,70 +179,19 @@ class Outcome:
     whole_s: float
     status_said: str
     unit_said: str
+    peer_said: str
 
 
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest, lab: Lab, tmp_path_factory) -> Iterator[Cluster]:
     """A ready pier cluster: the one test_ansible left if it is whole, else one rolled out now on
     fresh hosts. Collects the scenarios' outcomes and writes their table at the end."""
-    tmp = tmp_path_factory.mktemp("faults-rollout")
-    os.chmod(tmp, 0o755)  # as test_ansible's playbooks fixture
-    playbooks = Playbooks(lab, tmp)
-    if len(lab.hosts()) < 3 or not all(ready(lab, n) for n in NODES):
-        request.getfixturevalue("fresh_lab")
-        playbooks.run("site.yml")
-    wait_whole(lab)
-    found = Cluster(lab, playbooks)
+    found = Cluster(lab, rolled_out(request, lab, tmp_path_factory))
     yield found
     table = render(found.outcomes)
     out = Path(os.environ.get("PIER_FAULTS_TABLE", tmp_path_factory.getbasetemp() / "reliability.md"))
     out.write_text(table)
     say(request, f"faults: table in {out}\n{table}")
-
-
-def ready(lab: Lab, node: str) -> bool:
-    argv = ["pier-broker", "status", "--config", CONFIG, "--format", "json", "--timeout", "2"]
-    try:
-        return whole(json.loads(lab.exec(node, argv, check=False, timeout=10).stdout))
-    except (LabError, json.JSONDecodeError):
-        return False
-
-
-def whole(view: dict) -> bool:
-    node = view.get("node") or {}
-    return bool(
-        view.get("cluster_formed")
-        and node.get("healthy")
-        and (node.get("routes") or {}).get("all_routed")
-        and any(s.get("name") == "LOGS" for s in node.get("streams") or [])
-    )
-
-
-def wait_whole(lab: Lab, timeout: float = WHOLE_TIMEOUT) -> float:
-    """Seconds until every node says it is healthy, routed to every peer, with LOGS current."""
-    started = time.monotonic()
-    while not all(ready(lab, n) for n in NODES):
-        assert time.monotonic() - started < timeout, (
-            f"the cluster was not whole again after {timeout:.0f}s: "
-            + "; ".join(f"{n}: {said_by_status(lab, n)}" for n in NODES)
-        )
-        time.sleep(0.5)
-    return time.monotonic() - started
-
-
-def said_by_status(lab: Lab, node: str) -> str:
-    """pier-broker status's text on the node, first lines; or why it gave none."""
-    try:
-        done = lab.exec(
-            node,
-            ["timeout", "5", "pier-broker", "status", "--config", CONFIG, "--timeout", "2"],
-            check=False,
-            timeout=10,
-        )
-    except LabError:
-        return NO_ANSWER
-    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-    return " / ".join(lines[:3]) or f"nothing (exit {done.returncode})"
 
 
 def said_by_unit(lab: Lab, node: str) -> str:
@@ -215,6 +205,15 @@ def said_by_unit(lab: Lab, node: str) -> str:
     return f"{active} ({sub}): {text.strip()}" if active else f"nothing (exit {done.returncode})"
 
 
+def said_by_peer(lab: Lab, peer: str, node: str) -> str:
+    """What `pier-broker status` on a healthy peer says of its routes, of JetStream and of the
+    faulty node: where an operator looks when the node itself answers nothing."""
+    done = lab.exec(peer, ["pier-broker", "status", "--config", CONFIG, "--timeout", "2"], check=False, timeout=15)
+    wanted = ("Routes:", "JetStream:", f"peer {node} ")
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith(wanted)]
+    return f"{peer}: " + " / ".join(lines)
+
+
 def node_for(lab: Lab, role: str) -> str:
     if role == "all":
         return "all nodes"
@@ -224,7 +223,9 @@ def node_for(lab: Lab, role: str) -> str:
 
 
 def scenarios() -> list[tuple[Fault, str]]:
-    return [(f, role) for f in FAULTS for role in (f.roles if FULL else f.roles[:1])]
+    if FULL:
+        return [(f, role) for f in FAULTS for role in f.roles]
+    return [(f, f.roles[0]) for f in FAULTS if f.short]
 
 
 @pytest.mark.parametrize(
@@ -236,6 +237,8 @@ def test_no_acknowledged_message_is_lost(
     wait_whole(lab)
     node = node_for(lab, role)
     observed = node if node in NODES else NODES[0]
+    # Untouched by any fault, crash_two's included.
+    peer = next(n for n in reversed(NODES) if n not in (observed, partner(observed)))
     warmup, after = 5.0, 10.0
     bench = start_bench(lab, warmup + fault.seconds + after, tmp_path)
     try:
@@ -247,6 +250,7 @@ def test_no_acknowledged_message_is_lost(
         time.sleep(max(0.0, max(fault.seconds - 1, 1) - (time.monotonic() - injected)))
         status_said = said_by_status(lab, observed)
         unit_said = said_by_unit(lab, observed)
+        peer_said = said_by_peer(lab, peer, observed)
         time.sleep(max(0.0, fault.seconds - (time.monotonic() - injected)))
         fault.undo(cluster, node)
         whole_s = wait_whole(lab)
@@ -259,7 +263,7 @@ def test_no_acknowledged_message_is_lost(
     pull = next(w for w in report["workloads"] if w["kind"] == "pull")
     push = next(w for w in report["workloads"] if w["kind"] == "push")
     outcome = Outcome(
-        fault.name, role, node, pull["accounting"], push["gap"], whole_s, status_said, unit_said
+        fault.name, role, node, pull["accounting"], push["gap"], whole_s, status_said, unit_said, peer_said
     )
     cluster.outcomes.append(outcome)
     say(request, f"faults: {fault.name} on the {role} {node}: {row(outcome)}")
@@ -302,11 +306,16 @@ def row(o: Outcome) -> str:
     )
 
 
+def cell(text: str) -> str:
+    return text.replace("|", "/")
+
+
 def render(outcomes: list[Outcome]) -> str:
     head = (
         "| fault | node | lost | duplicates | unacknowledged | retried | redelivered "
-        "| whole again | push gap | `pier-broker status` said | STATUS said |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| whole again | push gap | `pier-broker status` on it | its unit: state, STATUS= "
+        "| `pier-broker status` on a peer |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     cells = []
     for o in outcomes:
@@ -315,7 +324,7 @@ def render(outcomes: list[Outcome]) -> str:
             f"| {o.fault} | {o.role} | {a['lost']} | {a['duplicates']} | {a['unacknowledged']} "
             f"| {a['retried']} | {a['redeliveries']} | {o.whole_s:.1f} s "
             f"| {g['longest_ms']:.0f} ms ({g['published_during']} msgs) "
-            f"| {o.status_said.replace('|', '/')} | {o.unit_said.replace('|', '/')} |"
+            f"| {cell(o.status_said)} | {cell(o.unit_said)} | {cell(o.peer_said)} |"
         )
     rate = f"{RATE} msg/s push + {RATE} msg/s pull, 128 B, sync = \"always\", R3"
     return f"Load: {rate}.\n\n{head}" + "\n".join(cells) + "\n"
