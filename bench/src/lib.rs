@@ -175,8 +175,11 @@ impl Options {
                 "--size must be at least {STAMP_LEN} bytes (the send-time and sequence stamp)"
             )));
         }
-        if self.publishers == 0 || self.publishers > payload::MAX_PUBLISHERS {
-            return bad("--publishers must be between 1 and 65536");
+        if self.publishers == 0 || self.publishers > stats::MAX_PUBLISHERS {
+            return Err(BenchError::Options(format!(
+                "--publishers must be between 1 and {}",
+                stats::MAX_PUBLISHERS
+            )));
         }
         if self.subscribers == 0 {
             return bad("--subscribers must be at least 1");
@@ -189,6 +192,14 @@ impl Options {
         }
         if self.ack_window == 0 {
             return bad("the ack window must be at least 1");
+        }
+        // Only pull traffic is accounted: on a push-only run these would make a fault run's
+        // verdict (nothing acknowledged lost) hold whatever happened.
+        if !self.mode.runs_pull() && (self.retry_publish.is_some() || self.drain_timeout.is_some())
+        {
+            return bad(
+                "--retry-publish and --drain-timeout apply to pull traffic (--mode pull or mixed)",
+            );
         }
         if self.retry_publish.is_some_and(|d| d.is_zero()) {
             return bad("--retry-publish must be above zero");
@@ -402,6 +413,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--servers"));
+        // Publisher 1024 and above would stamp messages the accounting cannot track.
+        let too_many = Options {
+            publishers: stats::MAX_PUBLISHERS + 1,
+            ..Options::default()
+        };
+        assert!(too_many
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("between 1 and 1024"));
+        // A push-only run has nothing acknowledged to account for.
+        let push_retry = Options {
+            retry_publish: Some(Duration::from_secs(30)),
+            ..Options::default()
+        };
+        assert!(push_retry
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("apply to pull traffic"));
         let no_threads = Options {
             threads: 0,
             ..Options::default()

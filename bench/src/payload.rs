@@ -8,8 +8,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// Bytes at the start of every payload taken by the stamp; the smallest `--size` allowed.
 pub const STAMP_LEN: usize = 16;
-/// Publisher ids fit in the top 16 bits of the second word.
-pub const MAX_PUBLISHERS: usize = 1 << 16;
 /// Sequence numbers fit in the low 48 bits of the second word.
 pub const MAX_SEQUENCE: u64 = (1 << 48) - 1;
 

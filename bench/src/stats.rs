@@ -87,7 +87,8 @@ pub struct SeenSequences {
 }
 
 /// Bounds of a plausible stamp: more publishers or messages per publisher than any run sends.
-const MAX_PUBLISHERS: usize = 1024;
+/// Options refuse more publishers: an acknowledged stamp out of range would go uncounted.
+pub const MAX_PUBLISHERS: usize = 1024;
 const MAX_SEQUENCE: u64 = 1 << 32;
 
 impl SeenSequences {
