@@ -24,7 +24,7 @@ use futures::StreamExt;
 use super::account::{Accounting, Acks};
 use super::clients::Pool;
 use super::payload::{PayloadWriter, Stamp};
-use super::progress::{Counter, Slot, Workload};
+use super::progress::{Slot, Workload};
 use super::push::{schedule_for, static_subject, Published};
 use super::report::{Measured, PullReport, WorkloadReport};
 use super::schedule::Schedule;
@@ -205,17 +205,7 @@ async fn measure(
     }
     let drain_start = tokio::time::Instant::now();
     match options.drain_timeout() {
-        Some(timeout) => {
-            let acknowledged = acks.stamps.count();
-            drain(
-                &progress.consumed,
-                acknowledged,
-                timeout,
-                options.idle_timeout,
-                target,
-            )
-            .await;
-        }
+        Some(timeout) => drain(acks.highest, timeout, target).await,
         None => {
             let expected: u64 = sent.iter().sum();
             wait::until_consumed(&progress.consumed, expected, options.idle_timeout).await;
@@ -261,32 +251,24 @@ async fn measure(
     Ok(report)
 }
 
-/// Waits until the workers have consumed as many distinct stamps as were acknowledged and
-/// the consumer has nothing left to deliver or redeliver; or until the consumer is empty and
-/// nothing has arrived for `idle` (what is missing then is lost: waiting longer cannot bring
-/// it); or until `timeout`. A consumer whose leader cannot answer yet is not empty.
-async fn drain(
-    consumed: &Counter,
-    acknowledged: u64,
-    timeout: Duration,
-    idle: Duration,
-    target: &Target,
-) {
+/// Waits until the consumer has had every stream sequence up to `highest` (the highest an
+/// ack named) delivered and acknowledged, and has nothing left to deliver or redeliver; or
+/// until `timeout`. Workers record a message before they ack it, so every acknowledged
+/// message still in the stream has been recorded by then, and one that was not is lost.
+/// The consumer's own state decides, not a count of consumed messages: the workers' counts
+/// overlap (a redelivery can go to another worker), and a consumer on a replica that is
+/// still catching up reports nothing pending before it has what the acks named.
+async fn drain(highest: Option<u64>, timeout: Duration, target: &Target) {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut consumer = target.consumer.clone();
-    let mut last = consumed.total();
-    let mut last_change = tokio::time::Instant::now();
     while tokio::time::Instant::now() < deadline {
-        let now = consumed.total();
-        if now != last {
-            last = now;
-            last_change = tokio::time::Instant::now();
-        }
-        let info = tokio::time::timeout_at(deadline, consumer.info()).await;
-        let empty =
-            matches!(info, Ok(Ok(info)) if info.num_pending == 0 && info.num_ack_pending == 0);
-        if empty && (consumed.total() >= acknowledged || last_change.elapsed() >= idle) {
-            return;
+        if let Ok(Ok(info)) = tokio::time::timeout_at(deadline, consumer.info()).await {
+            if info.num_pending == 0
+                && info.num_ack_pending == 0
+                && highest.map_or(true, |h| info.ack_floor.stream_sequence >= h)
+            {
+                return;
+            }
         }
         tokio::time::sleep(DRAIN_POLL).await;
     }

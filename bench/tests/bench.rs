@@ -672,8 +672,10 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
     let cluster = BenchCluster::start(1);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let url = cluster.urls()[0].clone();
-    // The operator's stream, and a consumer paused for a few seconds: what bench publishes
-    // stays in the stream, acknowledged and not yet consumed, while the test purges half.
+    // The operator's stream, and a paused consumer: what bench publishes stays in the stream,
+    // acknowledged and not yet consumed, until the test has purged half and resumes it. The
+    // drain must wait for the resumed consumer (a drain that ended early would count all 200
+    // lost).
     let context = runtime.block_on(async {
         let context = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
         let stream = context
@@ -688,7 +690,7 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
             .create_consumer(pull::Config {
                 durable_name: Some("paused-worker".into()),
                 filter_subject: "logs.bench".into(),
-                pause_until: Some(time::OffsetDateTime::now_utc() + Duration::from_secs(4)),
+                pause_until: Some(time::OffsetDateTime::now_utc() + Duration::from_secs(600)),
                 ..Default::default()
             })
             .await
@@ -716,7 +718,7 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
         .expect("start pier-bench bench");
     runtime.block_on(async {
         let mut stream = context.get_stream("LOGS").await.expect("stream");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while stream.info().await.expect("stream info").state.messages < 200 {
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -727,6 +729,10 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
         // Stream sequences 1..=200 hold the bench's messages: drop the first 100.
         let purged = stream.purge().sequence(101).await.expect("purge");
         assert_eq!(purged.purged, 100);
+        stream
+            .resume_consumer("paused-worker")
+            .await
+            .expect("resume the consumer");
     });
     let output = wait_with_limit(bench, Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -739,6 +745,15 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
         stdout.contains("200 acknowledged, 100 consumed: lost 100"),
         "{stdout}"
     );
+    // The drain ended when the consumer had acknowledged past the last stream sequence, not
+    // at its timeout.
+    let drain_s: f64 = stdout
+        .split("drained in ")
+        .nth(1)
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("no drain time in\n{stdout}"));
+    assert!(drain_s < 25.0, "{stdout}");
 }
 
 #[test]
