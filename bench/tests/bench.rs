@@ -775,7 +775,16 @@ fn a_frozen_server_shows_as_the_push_gap() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start pier-bench bench");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Freeze once bench is half a second into publishing, however long it took to start on
+    // a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cluster.monitor(0, "/varz")["in_msgs"].as_u64() < Some(1_000) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bench never published"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
     std::thread::sleep(Duration::from_secs(1));
     cluster.signal(0, nix::sys::signal::Signal::SIGCONT);
@@ -788,7 +797,7 @@ fn a_frozen_server_shows_as_the_push_gap() {
     let longest_ms = gap["longest_ms"].as_f64().expect("longest_ms");
     assert!((900.0..3_000.0).contains(&longest_ms), "{gap}");
     let at_s = gap["at_s"].as_f64().expect("at_s");
-    assert!((0.5..3.0).contains(&at_s), "{gap}");
+    assert!((0.4..3.0).contains(&at_s), "{gap}");
     // The publisher, unaware, went on at 2 000 msg/s.
     let during = gap["published_during"].as_u64().expect("published_during");
     let expected = longest_ms * 2.0;
