@@ -74,14 +74,18 @@ impl Arrivals {
 #[derive(Debug, Clone, Default)]
 pub struct SendMarks {
     marks: Vec<(u64, u64)>,
+    /// Where the next bucket starts: below it, a message needs no mark.
+    next_ns: u64,
 }
 
 impl SendMarks {
-    /// One division and comparison per message; a push only when the millisecond changes.
+    /// One comparison per message on the publisher's path; a division and a push only when
+    /// the millisecond changes.
     pub fn note(&mut self, sent_ns: u64, sequence: u64) {
-        let bucket = bucket(sent_ns);
-        if self.marks.last().map_or(true, |&(last, _)| last != bucket) {
+        if sent_ns >= self.next_ns {
+            let bucket = bucket(sent_ns);
             self.marks.push((bucket, sequence));
+            self.next_ns = (bucket + 1) * BUCKET_NS;
         }
     }
 
