@@ -357,6 +357,26 @@ fn cli_prints_a_json_report_with_stable_keys() {
     assert!(stdout.contains("without a delivery"), "{stdout}");
 }
 
+/// An operator's stream `LOGS` on `logs.>`, which bench's pull traffic (`logs.bench`) falls into.
+async fn operator_stream(
+    url: &str,
+) -> (
+    async_nats::jetstream::Context,
+    async_nats::jetstream::stream::Stream,
+) {
+    let client = async_nats::connect(url).await.expect("connect");
+    let context = async_nats::jetstream::new(client);
+    let stream = context
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "LOGS".into(),
+            subjects: vec!["logs.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+    (context, stream)
+}
+
 #[test]
 fn an_existing_stream_and_busy_consumer_are_left_alone() {
     let _ports = serial();
@@ -365,16 +385,7 @@ fn an_existing_stream_and_busy_consumer_are_left_alone() {
     let url = cluster.urls()[0].clone();
     // An operator's stream with messages of its own and a consumer that has not read them.
     let context = runtime.block_on(async {
-        let client = async_nats::connect(&url).await.expect("connect");
-        let context = async_nats::jetstream::new(client);
-        let stream = context
-            .create_stream(async_nats::jetstream::stream::Config {
-                name: "LOGS".into(),
-                subjects: vec!["logs.>".into()],
-                ..Default::default()
-            })
-            .await
-            .expect("create stream");
+        let (context, stream) = operator_stream(&url).await;
         for i in 0..10 {
             context
                 .publish("logs.app", format!("line {i}").into())
@@ -667,7 +678,7 @@ fn a_frozen_stream_leader_loses_no_acknowledged_message() {
 
 #[test]
 fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
-    use async_nats::jetstream::{consumer::pull, stream};
+    use async_nats::jetstream::consumer::pull;
     let _ports = serial();
     let cluster = BenchCluster::start(1);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -677,15 +688,7 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
     // drain must wait for the resumed consumer (a drain that ended early would count all 200
     // lost).
     let context = runtime.block_on(async {
-        let context = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
-        let stream = context
-            .create_stream(stream::Config {
-                name: "LOGS".into(),
-                subjects: vec!["logs.>".into()],
-                ..Default::default()
-            })
-            .await
-            .expect("create stream");
+        let (context, stream) = operator_stream(&url).await;
         stream
             .create_consumer(pull::Config {
                 durable_name: Some("paused-worker".into()),
