@@ -773,8 +773,15 @@ impl Worker {
             PullStyle::Fetch => self.fetch_batches(clock).await,
             PullStyle::Consume => self.consume(clock).await,
         }
-        if let Err(e) = self.client.flush().await {
-            self.errors.push(format!("flush acks: {e}"));
+        // Bounded: a client whose every server is gone would wait for a reconnect forever,
+        // and the run must end whatever the fault.
+        match tokio::time::timeout(ACK_SETTLE, self.client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.errors.push(format!("flush acks: {e}")),
+            Err(_) => self.errors.push(format!(
+                "flush acks: no answer within {}s",
+                ACK_SETTLE.as_secs()
+            )),
         }
         self
     }
