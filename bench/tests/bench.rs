@@ -13,6 +13,8 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use pier_bench::{self as bench, Amount, Mode, Options, PullStyle, Report};
 use support::bench_cluster::{serial, BenchCluster};
 
@@ -126,8 +128,33 @@ fn every_mode_delivers_every_message_once_on_a_three_node_cluster() {
         );
     }
 
-    // Under --retry-publish every publish carries a message id; without a fault nothing is
-    // re-sent, and the drain ends as soon as every acknowledged message is consumed.
+    // Under --retry-publish every publish carries a message id made of the run and its stamp
+    // alone, so that a re-send (the same stamp) is deduplicated; without a fault nothing is
+    // re-sent, and the drain ends as soon as every acknowledged message is consumed, long
+    // before its 60 s.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (_client, mut publishes) = runtime.block_on(async {
+        let client = async_nats::connect(&cluster.urls()[0])
+            .await
+            .expect("connect");
+        let publishes = client.subscribe("logs.bench").await.expect("subscribe");
+        client.flush().await.expect("flush");
+        (client, publishes)
+    });
+    let listener = runtime.spawn(async move {
+        let mut ids = Vec::new();
+        while ids.len() < MSGS as usize {
+            let message = publishes.next().await.expect("a publish");
+            let stamp = bench::Stamp::decode(&message.payload).expect("a stamp");
+            let id = message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get("Nats-Msg-Id"))
+                .map(|id| id.as_str().to_owned());
+            ids.push((stamp.publisher, stamp.sequence, id));
+        }
+        ids
+    });
     let retried = bench::run_blocking(&Options {
         retry_publish: Some(Duration::from_secs(30)),
         ..options(&cluster, Mode::Pull)
@@ -137,6 +164,19 @@ fn every_mode_delivers_every_message_once_on_a_three_node_cluster() {
     let accounting = retried.workloads[0].accounting.expect("accounting");
     assert_eq!(accounting.retried, 0, "{accounting:?}");
     assert!(accounting.drain_s < 10.0, "{accounting:?}");
+    let ids = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), listener).await })
+        .expect("every publish seen")
+        .expect("listener");
+    let mut runs = BTreeSet::new();
+    for (publisher, sequence, id) in ids {
+        let id = id.unwrap_or_else(|| panic!("{publisher}/{sequence} without Nats-Msg-Id"));
+        let run = id
+            .strip_suffix(&format!("-{publisher}-{sequence}"))
+            .unwrap_or_else(|| panic!("{id} is not <run>-{publisher}-{sequence}"));
+        runs.insert(run.to_owned());
+    }
+    assert_eq!(runs.len(), 1, "one run id: {runs:?}");
 
     // Mixed, paced: 10 000 msg/s offered for 5 000 messages per workload takes half a second
     // of publishing at least (a lower bound: slowness cannot fail it).
@@ -645,6 +685,12 @@ fn pull_run_through(
     assert!(acknowledged > 1_000, "{accounting}");
     let consumed = accounting["consumed"].as_u64().expect("consumed");
     assert!(consumed >= acknowledged, "{accounting}");
+    // Re-sends keep their message id, so JetStream stored none twice: a duplicate is only
+    // ever a redelivery (a copy stored twice would come with a delivery count of 1).
+    assert!(
+        accounting["duplicates"].as_u64() <= accounting["redeliveries"].as_u64(),
+        "{accounting}"
+    );
     workload
 }
 
