@@ -691,6 +691,7 @@ fn pull_run_through(
         accounting["duplicates"].as_u64() <= accounting["redeliveries"].as_u64(),
         "{accounting}"
     );
+    assert_every_publish_settled(&workload);
     workload
 }
 
@@ -720,6 +721,83 @@ fn a_frozen_stream_leader_loses_no_acknowledged_message() {
     // Until another leader took over, nothing was stored: messages waited over a second.
     let max_us = workload["latency_us"]["max"].as_f64().expect("max latency");
     assert!(max_us > 1e6, "{}", workload["latency_us"]);
+}
+
+/// Every publish ends either acknowledged or given up on (unacknowledged), never both or
+/// neither; and a message consumed without an ack is one of those given up on.
+fn assert_every_publish_settled(workload: &serde_json::Value) {
+    let accounting = &workload["accounting"];
+    let count = |key: &str| accounting[key].as_u64().expect(key);
+    let published = workload["published"]["messages"]
+        .as_u64()
+        .expect("published");
+    assert_eq!(
+        count("acknowledged") + count("unacknowledged"),
+        published,
+        "{accounting}"
+    );
+    assert!(
+        count("stored_unacknowledged") <= count("unacknowledged"),
+        "{accounting}"
+    );
+}
+
+#[test]
+fn publishes_whose_acks_never_come_are_unacknowledged_not_lost() {
+    let _ports = serial();
+    let cluster = BenchCluster::start(1);
+    // --retry-publish 1s gives a publish up at its first ack timeout (5 s): the 8 s freeze
+    // leaves every publish of it without an ack.
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls()[0],
+            "--mode",
+            "pull",
+            "--duration",
+            "3s",
+            "--rate",
+            "500",
+            "--retry-publish",
+            "1s",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pier-bench bench");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cluster.monitor(0, "/jsz")["messages"].as_u64() < Some(200) {
+        assert!(std::time::Instant::now() < deadline, "bench never stored");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(8));
+    cluster.signal(0, nix::sys::signal::Signal::SIGCONT);
+
+    let output = wait_with_limit(bench, Duration::from_secs(120));
+    let workload = pull_workload_of(&output.stdout);
+    let accounting = &workload["accounting"];
+    eprintln!("SIGSTOP for 8 s of the only server: {accounting}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "errors, but nothing acknowledged lost\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(accounting["lost"], 0, "{accounting}");
+    assert_eq!(accounting["retried"], 0, "given up at once: {accounting}");
+    assert!(
+        accounting["unacknowledged"].as_u64() > Some(0),
+        "{accounting}"
+    );
+    assert!(
+        accounting["acknowledged"].as_u64() >= Some(200),
+        "{accounting}"
+    );
+    assert_every_publish_settled(&workload);
 }
 
 #[test]
