@@ -68,8 +68,7 @@ pub struct Accounting {
     pub retried: u64,
     /// Deliveries JetStream marked as redeliveries.
     pub redeliveries: u64,
-    /// Seconds from the end of publishing until every acknowledged stamp was consumed (or the
-    /// drain timeout passed).
+    /// Seconds from the end of publishing to the end of the drain.
     pub drain_s: f64,
     /// Lowest and highest stream sequence named by an ack; null without acks.
     pub lowest_stream_sequence: Option<u64>,
