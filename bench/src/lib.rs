@@ -399,49 +399,34 @@ mod tests {
 
     #[test]
     fn validation_names_the_option() {
-        let small = Options {
+        let refusal = |options: Options| options.validate().unwrap_err().to_string();
+        assert!(refusal(Options {
             size: 8,
             ..Options::default()
-        };
-        assert!(small.validate().unwrap_err().to_string().contains("--size"));
-        let none = Options {
+        })
+        .contains("--size"));
+        assert!(refusal(Options {
             servers: vec![],
             ..Options::default()
-        };
-        assert!(none
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("--servers"));
+        })
+        .contains("--servers"));
         // Publisher 1024 and above would stamp messages the accounting cannot track.
-        let too_many = Options {
+        assert!(refusal(Options {
             publishers: stats::MAX_PUBLISHERS + 1,
             ..Options::default()
-        };
-        assert!(too_many
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("between 1 and 1024"));
+        })
+        .contains("between 1 and 1024"));
         // A push-only run has nothing acknowledged to account for.
-        let push_retry = Options {
+        assert!(refusal(Options {
             retry_publish: Some(Duration::from_secs(30)),
             ..Options::default()
-        };
-        assert!(push_retry
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("apply to pull traffic"));
-        let no_threads = Options {
+        })
+        .contains("apply to pull traffic"));
+        assert!(refusal(Options {
             threads: 0,
             ..Options::default()
-        };
-        assert!(no_threads
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("--threads"));
+        })
+        .contains("--threads"));
         assert!(Options::default().validate().is_ok());
     }
 }

@@ -10,7 +10,7 @@ mod support {
 }
 
 use std::collections::BTreeSet;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -627,35 +627,60 @@ fn pull_workload_of(stdout: &[u8]) -> serde_json::Value {
     pull
 }
 
-/// Runs `pier-bench bench` in pull mode under `--retry-publish 30s` for 8 s at 1 000 msg/s,
-/// does `fault` to the node leading the stream 2 s into the run, and checks the verdict: no
-/// acknowledged message lost, status 0, the run over within two minutes. Returns the pull
-/// workload's report.
-fn pull_run_through(
-    fault: &str,
-    do_fault: impl FnOnce(&mut BenchCluster, u16),
-) -> serde_json::Value {
-    let mut cluster = BenchCluster::start(3);
-    let bench = Command::new(BIN)
+/// Starts `pier-bench bench --mode pull --format json` on `servers` for `duration` at `rate`
+/// msg/s under `--retry-publish retry`: a fault run.
+fn spawn_fault_run(servers: &[String], duration: &str, rate: &str, retry: &str) -> Child {
+    Command::new(BIN)
         .args([
             "bench",
             "--servers",
-            &cluster.urls().join(","),
+            &servers.join(","),
             "--mode",
             "pull",
             "--duration",
-            "8s",
+            duration,
             "--rate",
-            "1000",
+            rate,
             "--retry-publish",
-            "30s",
+            retry,
             "--format",
             "json",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("start pier-bench bench");
+        .expect("start pier-bench bench")
+}
+
+/// Waits for a fault run (two minutes at most) and checks what must hold whatever the fault:
+/// status 0, no acknowledged message lost, every publish settled once. Returns the pull
+/// workload's report.
+fn fault_run_verdict(bench: Child, fault: &str) -> serde_json::Value {
+    let output = wait_with_limit(bench, Duration::from_secs(120));
+    let workload = pull_workload_of(&output.stdout);
+    let accounting = &workload["accounting"];
+    eprintln!("{fault}: {accounting}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "no acknowledged message lost\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(accounting["lost"], 0, "{accounting}");
+    assert_every_publish_settled(&workload);
+    workload
+}
+
+/// A fault run on three nodes under `--retry-publish 30s` for 8 s at 1 000 msg/s that does
+/// `fault` to the node leading the stream 2 s into the run; checks the verdict
+/// ([`fault_run_verdict`]), that most messages were acknowledged, and that none was stored
+/// twice. Returns the pull workload's report.
+fn pull_run_through(
+    fault: &str,
+    do_fault: impl FnOnce(&mut BenchCluster, u16),
+) -> serde_json::Value {
+    let mut cluster = BenchCluster::start(3);
+    let bench = spawn_fault_run(&cluster.urls(), "8s", "1000", "30s");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let leader = loop {
         if let Some(leader) = cluster.stream_leader("LOGS") {
@@ -670,17 +695,11 @@ fn pull_run_through(
     std::thread::sleep(Duration::from_secs(2));
     do_fault(&mut cluster, leader);
 
-    let output = wait_with_limit(bench, Duration::from_secs(120));
-    let workload = pull_workload_of(&output.stdout);
-    let accounting = &workload["accounting"];
-    eprintln!("{fault} of stream leader bench-test-{leader}: {accounting}");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "no acknowledged message lost\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let workload = fault_run_verdict(
+        bench,
+        &format!("{fault} of stream leader bench-test-{leader}"),
     );
-    assert_eq!(accounting["lost"], 0, "{accounting}");
+    let accounting = &workload["accounting"];
     let acknowledged = accounting["acknowledged"].as_u64().expect("acknowledged");
     assert!(acknowledged > 1_000, "{accounting}");
     let consumed = accounting["consumed"].as_u64().expect("consumed");
@@ -691,7 +710,6 @@ fn pull_run_through(
         accounting["duplicates"].as_u64() <= accounting["redeliveries"].as_u64(),
         "{accounting}"
     );
-    assert_every_publish_settled(&workload);
     workload
 }
 
@@ -748,26 +766,7 @@ fn publishes_whose_acks_never_come_are_unacknowledged_not_lost() {
     let cluster = BenchCluster::start(1);
     // --retry-publish 1s gives a publish up at its first ack timeout (5 s): the 8 s freeze
     // leaves every publish of it without an ack.
-    let bench = Command::new(BIN)
-        .args([
-            "bench",
-            "--servers",
-            &cluster.urls()[0],
-            "--mode",
-            "pull",
-            "--duration",
-            "3s",
-            "--rate",
-            "500",
-            "--retry-publish",
-            "1s",
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start pier-bench bench");
+    let bench = spawn_fault_run(&cluster.urls(), "3s", "500", "1s");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while cluster.monitor(0, "/jsz")["messages"].as_u64() < Some(200) {
         assert!(std::time::Instant::now() < deadline, "bench never stored");
@@ -777,17 +776,8 @@ fn publishes_whose_acks_never_come_are_unacknowledged_not_lost() {
     std::thread::sleep(Duration::from_secs(8));
     cluster.signal(0, nix::sys::signal::Signal::SIGCONT);
 
-    let output = wait_with_limit(bench, Duration::from_secs(120));
-    let workload = pull_workload_of(&output.stdout);
+    let workload = fault_run_verdict(bench, "SIGSTOP for 8 s of the only server");
     let accounting = &workload["accounting"];
-    eprintln!("SIGSTOP for 8 s of the only server: {accounting}");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "errors, but nothing acknowledged lost\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(accounting["lost"], 0, "{accounting}");
     assert_eq!(accounting["retried"], 0, "given up at once: {accounting}");
     assert!(
         accounting["unacknowledged"].as_u64() > Some(0),
@@ -797,7 +787,6 @@ fn publishes_whose_acks_never_come_are_unacknowledged_not_lost() {
         accounting["acknowledged"].as_u64() >= Some(200),
         "{accounting}"
     );
-    assert_every_publish_settled(&workload);
 }
 
 #[test]
