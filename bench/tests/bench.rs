@@ -588,9 +588,28 @@ fn foreign_messages_make_the_run_fail_with_status_1() {
     assert!(samples.contains("without a bench stamp"), "{samples}");
 }
 
-/// Waits for `child` at most `limit`, reading its output meanwhile (a full pipe would stall
+/// A pier-bench run that a failing test kills rather than leaves running.
+struct Running(Option<Child>);
+
+impl Running {
+    fn spawn(command: &mut Command) -> Running {
+        Running(Some(command.spawn().expect("start pier-bench bench")))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits for `bench` at most `limit`, reading its output meanwhile (a full pipe would stall
 /// it); kills it and fails when it is still running then.
-fn wait_with_limit(child: std::process::Child, limit: Duration) -> std::process::Output {
+fn wait_with_limit(mut bench: Running, limit: Duration) -> std::process::Output {
+    let child = bench.0.take().expect("a running pier-bench");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let (done, output) = std::sync::mpsc::channel();
     std::thread::spawn(move || done.send(child.wait_with_output()));
@@ -629,43 +648,44 @@ fn pull_workload_of(stdout: &[u8]) -> serde_json::Value {
 
 /// Starts `pier-bench bench --mode pull --format json` on `servers` for `duration` at `rate`
 /// msg/s under `--retry-publish retry`: a fault run.
-fn spawn_fault_run(servers: &[String], duration: &str, rate: &str, retry: &str) -> Child {
-    Command::new(BIN)
-        .args([
-            "bench",
-            "--servers",
-            &servers.join(","),
-            "--mode",
-            "pull",
-            "--duration",
-            duration,
-            "--rate",
-            rate,
-            "--retry-publish",
-            retry,
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start pier-bench bench")
+fn spawn_fault_run(servers: &[String], duration: &str, rate: &str, retry: &str) -> Running {
+    Running::spawn(
+        Command::new(BIN)
+            .args([
+                "bench",
+                "--servers",
+                &servers.join(","),
+                "--mode",
+                "pull",
+                "--duration",
+                duration,
+                "--rate",
+                rate,
+                "--retry-publish",
+                retry,
+                "--format",
+                "json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )
 }
 
 /// Waits for a fault run (two minutes at most) and checks what must hold whatever the fault:
 /// status 0, no acknowledged message lost, every publish settled once. Returns the pull
 /// workload's report.
-fn fault_run_verdict(bench: Child, fault: &str) -> serde_json::Value {
+fn fault_run_verdict(bench: Running, fault: &str) -> serde_json::Value {
     let output = wait_with_limit(bench, Duration::from_secs(120));
-    let workload = pull_workload_of(&output.stdout);
-    let accounting = &workload["accounting"];
-    eprintln!("{fault}: {accounting}");
     assert_eq!(
         output.status.code(),
         Some(0),
-        "no acknowledged message lost\nstderr:\n{}",
+        "{fault}: no acknowledged message lost\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    let workload = pull_workload_of(&output.stdout);
+    let accounting = &workload["accounting"];
+    eprintln!("{fault}: {accounting}");
     assert_eq!(accounting["lost"], 0, "{accounting}");
     assert_every_publish_settled(&workload);
     workload
@@ -813,25 +833,25 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
             .expect("create a paused consumer");
         context
     });
-    let bench = Command::new(BIN)
-        .args([
-            "bench",
-            "--servers",
-            &url,
-            "--mode",
-            "pull",
-            "--msgs",
-            "200",
-            "--consumer",
-            "paused-worker",
-            "--retry-publish",
-            "10s",
-            "--drain-timeout",
-            "30s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start pier-bench bench");
+    let bench = Running::spawn(
+        Command::new(BIN)
+            .args([
+                "bench",
+                "--servers",
+                &url,
+                "--mode",
+                "pull",
+                "--msgs",
+                "200",
+                "--consumer",
+                "paused-worker",
+                "--retry-publish",
+                "10s",
+                "--drain-timeout",
+                "30s",
+            ])
+            .stdout(std::process::Stdio::piped()),
+    );
     runtime.block_on(async {
         let mut stream = context.get_stream("LOGS").await.expect("stream");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -876,21 +896,21 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
 fn a_frozen_server_shows_as_the_push_gap() {
     let _ports = serial();
     let cluster = BenchCluster::start(1);
-    let bench = Command::new(BIN)
-        .args([
-            "bench",
-            "--servers",
-            &cluster.urls().join(","),
-            "--duration",
-            "4s",
-            "--rate",
-            "2000",
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start pier-bench bench");
+    let bench = Running::spawn(
+        Command::new(BIN)
+            .args([
+                "bench",
+                "--servers",
+                &cluster.urls().join(","),
+                "--duration",
+                "4s",
+                "--rate",
+                "2000",
+                "--format",
+                "json",
+            ])
+            .stdout(std::process::Stdio::piped()),
+    );
     // Freeze once bench is half a second into publishing, however long it took to start on
     // a loaded machine.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
