@@ -256,8 +256,9 @@ async fn measure(
 /// until `timeout`. Workers record a message before they ack it, so every acknowledged
 /// message still in the stream has been recorded by then, and one that was not is lost.
 /// The consumer's own state decides, not a count of consumed messages: the workers' counts
-/// overlap (a redelivery can go to another worker), and a consumer on a replica that is
-/// still catching up reports nothing pending before it has what the acks named.
+/// overlap (a redelivery can go to another worker), and a count says nothing of which
+/// messages are still to come; the ack floor does. A message lost from the end of the
+/// stream keeps the floor below `highest`: the drain then lasts until `timeout`.
 async fn drain(highest: Option<u64>, timeout: Duration, target: &Target) {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut consumer = target.consumer.clone();
