@@ -3,8 +3,8 @@
 //! i mod n), so the first publisher shares its server with the first subscribers. Every
 //! connection knows every URL, its own first, so that it can leave a server that died or
 //! hung for another. The client would learn the others from the server's `connect_urls`,
-//! but a server may send none (the lab's pier cluster, nats-server 2.15.1 listening on
-//! 0.0.0.0, does not), and a connection that knows one URL can only wait for that server.
+//! but a server may send none (the lab's pier cluster sends none), and a connection that
+//! knows one URL can only wait for that server.
 //! Client events that signal trouble (slow consumer, server errors, disconnects) are
 //! collected for the report.
 

@@ -780,7 +780,8 @@ fn a_frozen_server_is_left_for_another_when_it_advertises_no_peers() {
     let gap = &report["workloads"][0]["gap"];
     eprintln!("push gap over a 10 s SIGSTOP of the publisher's server: {gap}");
     let longest_ms = gap["longest_ms"].as_f64().expect("longest_ms");
-    assert!((1_000.0..7_000.0).contains(&longest_ms), "{gap}");
+    // Old clients, knowing only node 0, waited the whole 10 s.
+    assert!((1_000.0..8_000.0).contains(&longest_ms), "{gap}");
     let at_s = gap["at_s"].as_f64().expect("at_s");
     assert!((1.5..3.5).contains(&at_s), "{gap}");
 }
