@@ -1,7 +1,12 @@
 //! Connections of a run: one per publisher, subscriber or worker. Each role is spread
 //! round-robin over the server URLs on its own (publisher i and subscriber i both go to URL
-//! i mod n), so the first publisher shares its server with the first subscribers. Client events that signal trouble (slow consumer, server errors, disconnects)
-//! are collected for the report.
+//! i mod n), so the first publisher shares its server with the first subscribers. Every
+//! connection knows every URL, its own first, so that it can leave a server that died or
+//! hung for another. The client would learn the others from the server's `connect_urls`,
+//! but a server may send none (the lab's pier cluster sends none), and a connection that
+//! knows one URL can only wait for that server.
+//! Client events that signal trouble (slow consumer, server errors, disconnects) are
+//! collected for the report.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -56,11 +61,17 @@ impl Pool {
     /// Connection `index` of a role, to URL `index` mod n, named `pier-bench <role>-<index>`
     /// in nats-server's connz.
     pub async fn connect(&self, role: &str, index: usize) -> Result<Client, BenchError> {
-        let url = &self.servers[index % self.servers.len()];
-        self.connect_to(url, &format!("{role}-{index}")).await
+        self.connect_to(index, &format!("{role}-{index}")).await
     }
 
-    async fn connect_to(&self, url: &str, role: &str) -> Result<Client, BenchError> {
+    /// A connection to URL `first` mod n, or when that one fails, to the next that answers.
+    async fn connect_to(&self, first: usize, role: &str) -> Result<Client, BenchError> {
+        let first = first % self.servers.len();
+        let urls: Vec<&str> = self.servers[first..]
+            .iter()
+            .chain(&self.servers[..first])
+            .map(String::as_str)
+            .collect();
         let events = self.events.clone();
         let mut options = ConnectOptions::new();
         if let Some(timeouts) = self.fault_timeouts {
@@ -69,6 +80,10 @@ impl Pool {
                 .connection_timeout(timeouts.connection_timeout);
         }
         options
+            // In the order given, else the client shuffles them and the spread is lost. A
+            // reconnect tries its own server first too: a hung one costs the connection
+            // timeout before the next is tried.
+            .retain_servers_order()
             .name(format!("pier-bench {role}"))
             .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .client_capacity(COMMAND_CAPACITY)
@@ -84,10 +99,10 @@ impl Pool {
                     }
                 }
             })
-            .connect(url)
+            .connect(urls.as_slice())
             .await
             .map_err(|source| BenchError::Connect {
-                url: url.to_owned(),
+                url: urls.join(","),
                 source,
             })
     }
@@ -99,8 +114,8 @@ impl Pool {
     pub async fn cluster_size(&self) -> Result<usize, BenchError> {
         let mut servers = BTreeSet::new();
         let mut advertised = 0;
-        for url in self.servers.iter() {
-            let client = self.connect_to(url, "probe").await?;
+        for index in 0..self.servers.len() {
+            let client = self.connect_to(index, "probe").await?;
             let info = client.server_info();
             servers.insert(info.server_id);
             advertised = advertised.max(info.connect_urls.iter().collect::<BTreeSet<_>>().len());

@@ -892,6 +892,51 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
     assert!(drain_s < 25.0, "{stdout}");
 }
 
+/// The lab's pier cluster sends clients no `connect_urls`: a connection given one URL could
+/// only wait for its frozen server (issue 12: the push gap lasted as long as the freeze).
+/// Given every URL, the publisher leaves its frozen server for the next one: the gap is the
+/// fault timeouts' detection (about 3 s of unanswered pings, 2 s for a handshake the frozen
+/// server accepts and never answers), not the 10 s freeze.
+#[test]
+fn a_frozen_server_is_left_for_another_when_it_advertises_no_peers() {
+    let _ports = serial();
+    let cluster = BenchCluster::start_unadvertised(3);
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--servers",
+            &cluster.urls().join(","),
+            "--mode",
+            "push",
+            "--duration",
+            "14s",
+            "--rate",
+            "500",
+            "--retry-publish",
+            "30s",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pier-bench bench");
+    std::thread::sleep(Duration::from_secs(2));
+    // Node 0 serves the publisher and two of the four subscribers.
+    cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(10));
+    cluster.signal(0, nix::sys::signal::Signal::SIGCONT);
+    let output = wait_with_limit(bench, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    let gap = &report["workloads"][0]["gap"];
+    eprintln!("push gap over a 10 s SIGSTOP of the publisher's server: {gap}");
+    let longest_ms = gap["longest_ms"].as_f64().expect("longest_ms");
+    // Old clients, knowing only node 0, waited the whole 10 s.
+    assert!((1_000.0..8_000.0).contains(&longest_ms), "{gap}");
+    let at_s = gap["at_s"].as_f64().expect("at_s");
+    assert!((1.5..3.5).contains(&at_s), "{gap}");
+}
+
 #[test]
 fn a_frozen_server_shows_as_the_push_gap() {
     let _ports = serial();

@@ -42,6 +42,8 @@ pub fn nats_server() -> PathBuf {
 pub struct BenchCluster {
     servers: Vec<Child>,
     nodes: u16,
+    /// Whether the servers tell clients their peers' URLs (`connect_urls`).
+    advertise: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -51,6 +53,17 @@ impl BenchCluster {
     /// JetStream meta leader sees every peer current (else R3 placement fails with "no
     /// suitable peers").
     pub fn start(nodes: u16) -> BenchCluster {
+        Self::start_with(nodes, true)
+    }
+
+    /// As [`BenchCluster::start`], but the servers send clients no `connect_urls`
+    /// (`cluster { no_advertise: true }`), as the lab's pier cluster does not: a client knows
+    /// only the URLs it was given.
+    pub fn start_unadvertised(nodes: u16) -> BenchCluster {
+        Self::start_with(nodes, false)
+    }
+
+    fn start_with(nodes: u16, advertise: bool) -> BenchCluster {
         assert!((1..=3).contains(&nodes));
         let dir = tempfile::tempdir().expect("tempdir");
         let routes: Vec<String> = (0..nodes)
@@ -69,9 +82,11 @@ impl BenchCluster {
             );
             if nodes > 1 {
                 conf.push_str(&format!(
-                    "cluster {{ name: pier-bench-test, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                    "cluster {{ name: pier-bench-test, listen: 127.0.0.1:{}, routes: [{}], \
+                     no_advertise: {} }}\n",
                     CLUSTER_BASE + i,
-                    routes.join(", ")
+                    routes.join(", "),
+                    !advertise
                 ));
             }
             std::fs::write(node.join("nats.conf"), conf).expect("write nats.conf");
@@ -80,6 +95,7 @@ impl BenchCluster {
         let cluster = BenchCluster {
             servers,
             nodes,
+            advertise,
             _dir: dir,
         };
         cluster.wait_ready();
@@ -179,7 +195,8 @@ impl BenchCluster {
             .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
             .and_then(|varz| varz["connect_urls"].as_array().map(Vec::len))
             .unwrap_or(0);
-        healthy && (self.nodes == 1 || peers == usize::from(self.nodes))
+        // Unadvertised, the meta leader seeing every peer current shows the routes are up.
+        healthy && (self.nodes == 1 || !self.advertise || peers == usize::from(self.nodes))
     }
 }
 
