@@ -164,6 +164,9 @@ async fn measure(
     let mut publishers = Vec::new();
     for index in 0..options.publishers {
         let client = pool.connect("pull-pub", index).await?;
+        if target.stream_created {
+            wait_for_stream_interest(&client, &options.pull_subject).await?;
+        }
         publishers.push(client);
     }
     let retry = options.retry_publish.map(|within| Retry {
@@ -398,6 +401,48 @@ async fn create_stream(
                     e,
                 ))
             }
+        }
+    }
+}
+
+/// A stream just created takes publishes on a server only once its subject interest has crossed
+/// the routes to it; before that a publish has no responders ("no stream found for given
+/// subject") and a run on a loaded machine failed every publish so. The probe is answered by the
+/// stream and never stored: it expects another stream's name.
+async fn wait_for_stream_interest(
+    client: &async_nats::Client,
+    subject: &str,
+) -> Result<(), BenchError> {
+    let context = jetstream::new(client.clone());
+    let deadline = tokio::time::Instant::now() + PLACEMENT_TIMEOUT;
+    loop {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_EXPECTED_STREAM,
+            "pier-bench-interest-probe",
+        );
+        let answer = match context
+            .publish_with_headers(subject.to_owned(), headers, Bytes::new())
+            .await
+        {
+            Ok(ack) => ack.await.map(drop),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Err(e)
+                if e.kind() == PublishErrorKind::StreamNotFound
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                return Err(BenchError::nats(
+                    format!("publishing to {subject}: the new stream never answered"),
+                    e,
+                ))
+            }
+            // The stream answered (with "expected stream does not match"): it is reachable.
+            _ => return Ok(()),
         }
     }
 }

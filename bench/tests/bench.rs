@@ -145,6 +145,13 @@ fn every_mode_delivers_every_message_once_on_a_three_node_cluster() {
         let mut ids = Vec::new();
         while ids.len() < MSGS as usize {
             let message = publishes.next().await.expect("a publish");
+            let probe = message
+                .headers
+                .as_ref()
+                .is_some_and(|headers| headers.get("Nats-Expected-Stream").is_some());
+            if probe {
+                continue; // bench asking whether its new stream answers yet; never stored
+            }
             let stamp = bench::Stamp::decode(&message.payload).expect("a stamp");
             let id = message
                 .headers
@@ -901,40 +908,63 @@ fn an_acknowledged_message_purged_before_it_is_consumed_fails_the_run() {
 fn a_frozen_server_is_left_for_another_when_it_advertises_no_peers() {
     let _ports = serial();
     let cluster = BenchCluster::start_unadvertised(3);
-    let bench = Command::new(BIN)
-        .args([
-            "bench",
-            "--servers",
-            &cluster.urls().join(","),
-            "--mode",
-            "push",
-            "--duration",
-            "14s",
-            "--rate",
-            "500",
-            "--retry-publish",
-            "30s",
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start pier-bench bench");
-    std::thread::sleep(Duration::from_secs(2));
-    // Node 0 serves the publisher and two of the four subscribers.
+    // Mixed: --retry-publish (which sets the fault timeouts) needs pull traffic beside the push.
+    let bench = Running::spawn(
+        Command::new(BIN)
+            .args([
+                "bench",
+                "--servers",
+                &cluster.urls().join(","),
+                "--mode",
+                "mixed",
+                "--duration",
+                "14s",
+                "--rate",
+                "500",
+                "--retry-publish",
+                "30s",
+                "--format",
+                "json",
+            ])
+            .stdout(std::process::Stdio::piped()),
+    );
+    // Freeze once the push publisher is publishing on node 0, however long the set-up (the
+    // stream, the pull workers) took on a loaded machine: frozen earlier, the publisher would
+    // connect elsewhere from the start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let publishing = || {
+        let connz = cluster.monitor(0, "/connz");
+        connz["connections"].as_array().is_some_and(|connections| {
+            connections
+                .iter()
+                .any(|c| c["name"] == "pier-bench push-pub-0" && c["in_msgs"].as_u64() >= Some(500))
+        })
+    };
+    while !publishing() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push publisher never published on node 0"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Node 0 serves the push publisher and two of the four subscribers.
     cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
     std::thread::sleep(Duration::from_secs(10));
     cluster.signal(0, nix::sys::signal::Signal::SIGCONT);
     let output = wait_with_limit(bench, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
-    let gap = &report["workloads"][0]["gap"];
+    let push = report["workloads"]
+        .as_array()
+        .expect("workloads")
+        .iter()
+        .find(|w| w["kind"] == "push")
+        .expect("a push workload");
+    let gap = &push["gap"];
     eprintln!("push gap over a 10 s SIGSTOP of the publisher's server: {gap}");
     let longest_ms = gap["longest_ms"].as_f64().expect("longest_ms");
     // Old clients, knowing only node 0, waited the whole 10 s.
-    assert!((1_000.0..8_000.0).contains(&longest_ms), "{gap}");
-    let at_s = gap["at_s"].as_f64().expect("at_s");
-    assert!((1.5..3.5).contains(&at_s), "{gap}");
+    assert!((1_000.0..9_000.0).contains(&longest_ms), "{gap}");
 }
 
 #[test]
