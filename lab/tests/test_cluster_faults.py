@@ -50,7 +50,7 @@ from rollout import (
 FULL = os.environ.get("PIER_FAULTS", "short") == "full"
 # The lab's two cores run three nats-servers with fsync on every write, the bench and the
 # observers: these rates are what they sustain with room for a fault's catch-up (docs/reliability.md).
-RATE = 1000 if FULL else 300
+RATE = 5000 if FULL else 300
 # Publishes are retried under their message id for this long; LOGS keeps ids for 2 minutes.
 RETRY = "60s"
 # A host that is not hung answers `pier-broker status` (its own --timeout 2) within this.
@@ -292,7 +292,8 @@ def test_no_acknowledged_message_is_lost(
         peer_said,
     )
     cluster.outcomes.append(outcome)
-    say(request, f"faults: {fault.name} on the {role} {node}: {row(outcome)}")
+    where = node if role == "all" else f"the {role} {node}"
+    say(request, f"faults: {fault.name} on {where}: {row(outcome)}")
     assert pull["accounting"]["acknowledged"] > 0, report
     assert pull["accounting"]["lost"] == 0, f"acknowledged messages lost: {pull['accounting']}"
 
