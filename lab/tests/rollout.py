@@ -64,6 +64,31 @@ def bench_binary() -> Path:
     raise AssertionError(f"no pier-bench in {TARGET}: cargo build --release -p pier-bench")
 
 
+def mixed_load(seconds: float, rate: int, *extra: str) -> list[str]:
+    """The seed's two kinds of traffic from pier-bench, counted as issue 12 asks: push on
+    jobs.process and pull on LOGS (its own consumer), publishes retried under their message id
+    for 60 s (LOGS keeps ids for 2 minutes), JSON on stdout. Run it in ctl."""
+    return [
+        str(bench_binary()),
+        "bench",
+        "--servers",
+        SERVERS,
+        "--mode",
+        "mixed",
+        "--duration",
+        f"{seconds:.0f}s",
+        "--rate",
+        str(rate),
+        "--consumer",
+        "bench-worker",
+        "--retry-publish",
+        "60s",
+        "--format",
+        "json",
+        *extra,
+    ]
+
+
 def say(request: pytest.FixtureRequest, line: str) -> None:
     """A phase's time on the terminal as it happens, past pytest's capture."""
     terminal = request.config.pluginmanager.get_plugin("terminalreporter")

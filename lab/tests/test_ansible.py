@@ -29,10 +29,9 @@ from rollout import (
     ANSIBLE,
     VENV,
     NODES,
-    SERVERS,
     LAB_VARS,
     package,
-    bench_binary,
+    mixed_load,
     say,
     Playbooks,
     recap,
@@ -175,26 +174,7 @@ def test_a_rolling_restart_under_load_loses_no_acknowledged_message(
     since = {n: len(unit_events(lab, n)) for n in NODES}
     load_started, load_seconds = time.time(), 75
     bench = subprocess.Popen(
-        lab.ctl_argv(
-            [
-                str(bench_binary()),
-                "bench",
-                "--servers",
-                SERVERS,
-                "--mode",
-                "mixed",
-                "--duration",
-                f"{load_seconds}s",
-                "--rate",
-                "200",
-                "--consumer",
-                "bench-worker",
-                "--retry-publish",
-                "60s",
-                "--format",
-                "json",
-            ]
-        ),
+        lab.ctl_argv(mixed_load(load_seconds, 200)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -36,10 +36,9 @@ from rollout import (
     CONFIG,
     NO_ANSWER,
     NODES,
-    SERVERS,
     UNIT,
     Playbooks,
-    bench_binary,
+    mixed_load,
     rolled_out,
     said_by_status,
     say,
@@ -51,8 +50,6 @@ FULL = os.environ.get("PIER_FAULTS", "short") == "full"
 # The lab's two cores run three nats-servers with fsync on every write, the bench and the
 # observers: these rates are what they sustain with room for a fault's catch-up (docs/reliability.md).
 RATE = 5000 if FULL else 300
-# Publishes are retried under their message id for this long; LOGS keeps ids for 2 minutes.
-RETRY = "60s"
 # A host that is not hung answers `pier-broker status` (its own --timeout 2) within this.
 ANSWER_S = 3.0
 
@@ -300,26 +297,7 @@ def test_no_acknowledged_message_is_lost(
 
 def start_bench(lab: Lab, seconds: float, tmp: Path) -> subprocess.Popen:
     """pier-bench in ctl; its JSON report goes to tmp/bench.json, its log to tmp/bench.log."""
-    argv = [
-        str(bench_binary()),
-        "bench",
-        "--servers",
-        SERVERS,
-        "--mode",
-        "mixed",
-        "--duration",
-        f"{seconds:.0f}s",
-        "--rate",
-        str(RATE),
-        "--consumer",
-        "bench-worker",
-        "--retry-publish",
-        RETRY,
-        "--drain-timeout",
-        "90s",
-        "--format",
-        "json",
-    ]
+    argv = mixed_load(seconds, RATE, "--drain-timeout", "90s")
     with (tmp / "bench.json").open("w") as out, (tmp / "bench.log").open("w") as log:
         return subprocess.Popen(lab.ctl_argv(argv), stdout=out, stderr=log)
 
