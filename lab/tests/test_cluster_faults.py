@@ -198,13 +198,16 @@ def cluster(request: pytest.FixtureRequest, lab: Lab, tmp_path_factory) -> Itera
 
 def said_by_unit(lab: Lab, node: str) -> str:
     """The unit's state and STATUS= line, as `systemctl status` shows them."""
-    argv = ["timeout", "5", "systemctl", "show", "-P", "ActiveState", "-P", "SubState", "-P", "StatusText", UNIT]
+    # -p, not -P: systemctl prints properties in its own order, not in the order asked.
+    argv = ["timeout", "5", "systemctl", "show", "-p", "ActiveState", "-p", "SubState", "-p", "StatusText", UNIT]
     try:
         done = lab.exec(node, argv, check=False, timeout=10)
     except LabError:
         return NO_ANSWER
-    active, sub, text = (done.stdout.split("\n", 2) + ["", "", ""])[:3]
-    return f"{active} ({sub}): {text.strip()}" if active else f"nothing (exit {done.returncode})"
+    shown = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    if "ActiveState" not in shown:
+        return f"nothing (exit {done.returncode})"
+    return f"{shown['ActiveState']} ({shown.get('SubState', '')}): {shown.get('StatusText', '')}"
 
 
 def said_by_peer(lab: Lab, peer: str, node: str) -> str:
