@@ -198,11 +198,18 @@ class Lab:
     # --- running commands ------------------------------------------------------------------
 
     def exec(
-        self, name: str, argv: Sequence[str] | str, *, check: bool = True, timeout: float = 120
+        self,
+        name: str,
+        argv: Sequence[str] | str,
+        *,
+        check: bool = True,
+        timeout: float = 120,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Runs a command as root in the host (all its namespaces, its root); a string runs in sh."""
+        """Runs a command as root in the host (all its namespaces, its root); a string runs in sh.
+        `input` is its standard input (text), e.g. a file's content for `sh -c 'cat > FILE'`."""
         cmd = ["sh", "-c", argv] if isinstance(argv, str) else list(argv)
-        return run(host.command(self._host(name), cmd), check=check, timeout=timeout)
+        return run(host.command(self._host(name), cmd), check=check, timeout=timeout, input=input)
 
     def exec_argv(self, name: str, argv: Sequence[str]) -> list[str]:
         """The command line that runs argv in the host, for callers that manage the process."""

@@ -91,13 +91,9 @@ def make_certs(*args: str | Path) -> None:
 
 
 def put(lab: Lab, node: str, source: Path, target: str, mode: str) -> None:
-    """install(1) on the host, from a file on the machine."""
-    with source.open("rb") as f:
-        subprocess.run(
-            lab.exec_argv(node, ["sh", "-c", f"cat > {target}.new && install -o pier -g pier -m {mode} {target}.new {target} && rm {target}.new"]),
-            stdin=f,
-            check=True,
-        )
+    """install(1) on the host, from a (text) file on the machine."""
+    install = f"cat > {target}.new && install -o pier -g pier -m {mode} {target}.new {target} && rm {target}.new"
+    lab.exec(node, install, input=source.read_text())
 
 
 def install_node_files(lab: Lab, node: str, pki: Path, ca: str = "cluster") -> None:
@@ -137,12 +133,7 @@ def secure(request, lab: Lab, tmp_path_factory, pki: Path) -> Iterator[Lab]:
     for node in NODES:
         install_node_files(lab, node, pki)
         lab.exec(node, f"cp {CONFIG} /root/pier.toml.plain")
-        subprocess.run(
-            lab.exec_argv(node, ["sh", "-c", f"printf '\\n' >> {CONFIG} && cat >> {CONFIG}"]),
-            input=documented_sections(),
-            text=True,
-            check=True,
-        )
+        lab.exec(node, f"printf '\\n' >> {CONFIG} && cat >> {CONFIG}", input=documented_sections())
         lab.exec(node, ["pier-broker", "validate", "--config", CONFIG])
     restart_all(lab)
     yield lab
