@@ -1,8 +1,9 @@
 #![allow(clippy::print_stdout)] // An example whose job is to print its figures.
 //! A deliberately minimal async-nats load loop, independent of `pier_bench`: no stamps, no
 //! histogram, no delivery check; it only counts. It tells what the client library alone
-//! costs; docs/benchmarks.md compares `pier-bench bench` with the Go client
-//! (docs/bench/goref) instead.
+//! costs, on one thread as `pier-bench bench` runs by default, in client CPU per consumed
+//! message (getrusage, user + system) as both pier-bench and the Go client (docs/bench/goref)
+//! report it.
 //!
 //! cargo run --release -p pier-bench --example nats_loop -- push URL[,URL...] MSGS SUBS
 //! cargo run --release -p pier-bench --example nats_loop -- pull URL[,URL...] MSGS SUBS
@@ -14,11 +15,13 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeValLike;
 use std::future::IntoFuture;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
     let [_, mode, urls, msgs, subs] = args.as_slice() else {
@@ -32,12 +35,18 @@ async fn main() -> Result<(), Error> {
         "pull" => pull_loop(&urls, msgs, subs).await?,
         _ => return Err("mode is push or pull".into()),
     };
+    let usage = getrusage(UsageWho::RUSAGE_SELF)?;
+    let cpu_s = (usage.user_time().num_microseconds() + usage.system_time().num_microseconds())
+        as f64
+        / 1e6;
     println!(
-        "{mode}: published {msgs} in {:.3}s = {:.0} msg/s; consumed in {:.3}s = {:.0} msg/s",
+        "{mode}: published {msgs} in {:.3}s = {:.0} msg/s; consumed in {:.3}s = {:.0} msg/s; \
+         client CPU {:.3} µs/msg",
         published.as_secs_f64(),
         msgs as f64 / published.as_secs_f64(),
         consumed.as_secs_f64(),
-        msgs as f64 / consumed.as_secs_f64()
+        msgs as f64 / consumed.as_secs_f64(),
+        cpu_s * 1e6 / msgs as f64
     );
     Ok(())
 }
