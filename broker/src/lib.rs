@@ -7,3 +7,4 @@ pub mod monitor;
 pub mod provision;
 pub mod render;
 pub mod supervise;
+pub mod tls_files;

@@ -525,6 +525,78 @@ fn the_documented_sections_validate_with_the_hk_example() {
     assert!(status.success(), "{out}");
 }
 
+/// What validation cannot see in the TLS files, nats-server -t can, and validate asks it: a key
+/// that is not its certificate's, a key given as the certificate, a CA file without a
+/// certificate are each refused at the key of their block, on both servers; a right pair
+/// passes.
+#[test]
+fn validate_has_nats_server_judge_the_tls_files() {
+    let pki = Pki::new();
+    pki.node("a");
+    pki.node("b");
+    let junk = pki.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let path = |p: PathBuf| p.display().to_string();
+    let block = |name: &str, cert: PathBuf, key: PathBuf, ca: PathBuf| {
+        format!(
+            "[{name}]\ncert_file = \"{}\"\nkey_file = \"{}\"\nca_file = \"{}\"\n\n",
+            path(cert),
+            path(key),
+            path(ca)
+        )
+    };
+    let good = |name: &str| block(name, pki.cert("a"), pki.key("a"), pki.ca());
+    let cases = [
+        (
+            block("client.tls", pki.cert("a"), pki.key("b"), pki.ca()) + &good("cluster.tls"),
+            Some(("client.tls", "private key does not match public key")),
+        ),
+        (
+            good("client.tls") + &block("cluster.tls", pki.key("a"), pki.key("a"), pki.ca()),
+            Some(("cluster.tls", "failed to find certificate PEM data")),
+        ),
+        (
+            good("client.tls") + &block("cluster.tls", pki.cert("a"), pki.key("a"), junk.clone()),
+            Some(("cluster.tls", "failed to parse root ca certificate")),
+        ),
+        (good("client.tls") + &good("cluster.tls"), None),
+    ];
+    let ports: Vec<_> = (0..3).map(|i| node_ports(24_000, i)).collect();
+    for (version, server) in servers() {
+        let node = NodeDir::new(ports[0].clone());
+        for (extra, refused) in &cases {
+            let config = node.write_config(&ports, server.to_str().unwrap(), extra);
+            let (status, out) = pier_broker_output(
+                &[
+                    "validate",
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--deny-warnings",
+                ],
+                Duration::from_secs(60),
+            );
+            match refused {
+                Some((key, reason)) => {
+                    assert_eq!(status.code(), Some(1), "{version}: {out}");
+                    let line = out
+                        .lines()
+                        .find(|line| line.contains("nats-server refuses these files"))
+                        .unwrap_or_else(|| panic!("{version}: no refusal in {out}"));
+                    assert!(
+                        line.contains(&format!(": {key}: ")) && line.contains(reason),
+                        "{version}: {line}"
+                    );
+                    assert!(
+                        !line.contains("pier-tls-probe"),
+                        "{version}: the probe's name leaks: {line}"
+                    );
+                }
+                None => assert!(status.success(), "{version}: {out}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn routes_need_a_certificate_from_the_cluster_ca() {
     for (n, (version, server)) in servers().into_iter().enumerate() {

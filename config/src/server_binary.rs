@@ -1,8 +1,10 @@
-//! Finding the nats-server binary and asking it its version.
+//! Finding the nats-server binary and asking it: its version (`--version`), and whether it
+//! accepts a configuration file (`-t`).
 
+use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -14,8 +16,10 @@ pub const BUNDLED_SERVER: &str = "/usr/lib/pier/nats-server";
 /// How long `nats-server --version` may take: it answers in milliseconds, so a binary still
 /// running after this is not a nats-server (or is hung) and is killed.
 pub const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
-/// How much of its output is read: the version line is about 25 bytes.
-const VERSION_OUTPUT_LIMIT: u64 = 4096;
+/// How long `nats-server -t` may take: a file on a hung mount must not hang pier with it.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How much of its output is read: the version line is about 25 bytes, a refusal one line.
+const OUTPUT_LIMIT: u64 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerBinaryError {
@@ -29,8 +33,15 @@ pub enum ServerBinaryError {
     },
     #[error("{} --version printed no version: {output:?}", path.display())]
     NoVersion { path: PathBuf, output: String },
-    #[error("{} --version did not finish within {}s; killed it", path.display(), VERSION_TIMEOUT.as_secs())]
-    Hung { path: PathBuf },
+    #[error("{} {what} did not finish within {}s; killed it", path.display(), within.as_secs())]
+    Hung {
+        path: PathBuf,
+        what: &'static str,
+        within: Duration,
+    },
+    /// What nats-server printed, whitespace collapsed.
+    #[error("{output}")]
+    Refused { path: PathBuf, output: String },
 }
 
 /// The binary to run: the configured one, else pier's bundled one, else the first on PATH.
@@ -56,12 +67,42 @@ pub fn version(binary: &Path) -> Result<ServerVersion, ServerBinaryError> {
 }
 
 fn version_within(binary: &Path, timeout: Duration) -> Result<ServerVersion, ServerBinaryError> {
+    let (_, text) = run_bounded(binary, "--version", &["--version".as_ref()], timeout)?;
+    ServerVersion::from_version_output(&text).ok_or_else(|| ServerBinaryError::NoVersion {
+        path: binary.to_owned(),
+        output: text.trim().chars().take(200).collect(),
+    })
+}
+
+/// Runs `nats-server -t -c CONF`: Ok when nats-server accepts the file, else `Refused` with
+/// what it said. It reads every file the configuration names (certificates, keys), so it
+/// judges what pier cannot: whether a key matches its certificate.
+pub fn test_config(binary: &Path, conf: &Path) -> Result<(), ServerBinaryError> {
+    let args: [&OsStr; 3] = ["-t".as_ref(), "-c".as_ref(), conf.as_os_str()];
+    let (status, text) = run_bounded(binary, "-t", &args, TEST_TIMEOUT)?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(ServerBinaryError::Refused {
+        path: binary.to_owned(),
+        output: text.split_whitespace().collect::<Vec<_>>().join(" "),
+    })
+}
+
+/// Runs `binary args`, killing it after `timeout` and reading at most a few KiB of what it
+/// prints (stdout and stderr); `what` names the run in errors.
+fn run_bounded(
+    binary: &Path,
+    what: &'static str,
+    args: &[&OsStr],
+    timeout: Duration,
+) -> Result<(ExitStatus, String), ServerBinaryError> {
     let run_error = |source| ServerBinaryError::Run {
         path: binary.to_owned(),
         source,
     };
     let mut child = Command::new(binary)
-        .arg("--version")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -86,39 +127,38 @@ fn version_within(binary: &Path, timeout: Duration) -> Result<ServerVersion, Ser
         let sender = sender.clone();
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
-            let _ = pipe.take(VERSION_OUTPUT_LIMIT).read_to_end(&mut bytes);
+            let _ = pipe.take(OUTPUT_LIMIT).read_to_end(&mut bytes);
             let _ = sender.send(bytes);
         });
     }
     drop(sender);
     let deadline = Instant::now() + timeout;
-    if !exited_by(&mut child, deadline).map_err(run_error)? {
+    let Some(status) = exited_by(&mut child, deadline).map_err(run_error)? else {
         let _ = child.kill();
         let _ = child.wait();
         return Err(ServerBinaryError::Hung {
             path: binary.to_owned(),
+            what,
+            within: timeout,
         });
-    }
+    };
     let mut text = String::new();
     while let Ok(bytes) = receiver.recv_timeout(deadline.saturating_duration_since(Instant::now()))
     {
         text.push_str(&String::from_utf8_lossy(&bytes));
     }
-    ServerVersion::from_version_output(&text).ok_or_else(|| ServerBinaryError::NoVersion {
-        path: binary.to_owned(),
-        output: text.trim().chars().take(200).collect(),
-    })
+    Ok((status, text))
 }
 
-/// Waits for `child` to exit until `deadline`; false when it is still running then.
-fn exited_by(child: &mut Child, deadline: Instant) -> std::io::Result<bool> {
+/// Waits for `child` to exit until `deadline`; None when it is still running then.
+fn exited_by(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
     // std has no wait with a timeout; polling every 10ms costs nothing next to a process start.
     loop {
-        if child.try_wait()?.is_some() {
-            return Ok(true);
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
         }
         if Instant::now() >= deadline {
-            return Ok(false);
+            return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -170,6 +210,26 @@ mod tests {
             panic!("{err}")
         };
         assert!(output.chars().count() <= 200, "{}", output.len());
+    }
+
+    #[test]
+    fn the_real_server_judges_a_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.conf");
+        std::fs::write(&good, "server_name: probe\n").unwrap();
+        test_config(Path::new(BUNDLED_SERVER), &good).unwrap();
+        let bad = dir.path().join("bad.conf");
+        std::fs::write(
+            &bad,
+            "tls {\n  cert_file: \"/nonexistent/cert.pem\"\n  key_file: \"/nonexistent/key.pem\"\n}\n",
+        )
+        .unwrap();
+        let err = test_config(Path::new(BUNDLED_SERVER), &bad).unwrap_err();
+        let ServerBinaryError::Refused { output, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(output.contains("/nonexistent/cert.pem"), "{output}");
+        assert!(!output.contains('\n'), "{output}");
     }
 
     #[test]

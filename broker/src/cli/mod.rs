@@ -31,6 +31,9 @@ pub struct Cli {
 pub enum Command {
     /// Check a configuration and report every problem at once.
     ///
+    /// The TLS files' contents (a certificate, its own key, CA certificates) are shown to the
+    /// nats-server found (`nats-server -t`), which judges them.
+    ///
     /// Exit status: 0 valid, 1 invalid (or warnings with --deny-warnings), 2 could not run.
     Validate(ValidateArgs),
     /// Print the nats-server configuration rendered from pier.toml (secrets redacted).

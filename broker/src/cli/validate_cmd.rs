@@ -7,9 +7,10 @@ use pier_cli::config::{report_json, unreadable_json};
 use pier_config::load::{check, Checked};
 
 use super::{exit, Format, ValidateArgs};
+use crate::tls_files;
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let checked = match check(&args.config.config, &args.config.server_choice()) {
+    let mut checked = match check(&args.config.config, &args.config.server_choice()) {
         Ok(checked) => checked,
         Err(e) => {
             // A program reading --format json gets a JSON document whatever happens.
@@ -23,6 +24,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(exit::CANNOT_RUN));
         }
     };
+    tls_files::check(&mut checked);
     let failed =
         checked.has_errors() || (args.deny_warnings && checked.warnings().next().is_some());
     let mut stdout = std::io::stdout().lock();

@@ -184,6 +184,15 @@ fn cluster_block(
     Ok(())
 }
 
+/// A configuration holding nothing but one `tls` block as [`render`] writes it, for
+/// `nats-server -t` to judge the files it names (see `tls_files`).
+pub fn tls_probe(tls: &Tls) -> String {
+    let mut w = ConfWriter::default();
+    w.comment("pier: the TLS files of one tls block, for nats-server -t.");
+    tls_block(&mut w, tls);
+    w.finish()
+}
+
 fn tls_block(w: &mut ConfWriter, tls: &Tls) {
     w.block("tls", |w| {
         w.string("cert_file", &tls.cert_file.display().to_string());

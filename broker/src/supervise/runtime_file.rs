@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use pier_config::server_binary::{self, ServerBinaryError};
 use tempfile::{NamedTempFile, TempDir};
 
 /// The live file's name inside the runtime directory.
@@ -194,38 +195,32 @@ pub fn stage(dir: &Path, text: &str) -> Result<Staged, RuntimeFileError> {
     Ok(Staged { file })
 }
 
-/// How long `nats-server -t` may take.
-const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Asks nats-server itself whether it accepts the file (`nats-server -t -c FILE`).
+/// Asks nats-server itself whether it accepts the file (`nats-server -t -c FILE`), off the
+/// runtime's threads: a check stuck on a file (a TLS certificate on a hung mount) is killed
+/// after [`server_binary::TEST_TIMEOUT`] and must not freeze the supervisor meanwhile.
 pub async fn check_with_server(binary: &Path, conf: &Path) -> Result<(), RuntimeFileError> {
-    let run = tokio::process::Command::new(binary)
-        .arg("-t")
-        .arg("-c")
-        .arg(conf)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    // A check stuck on a file (a TLS certificate on a hung mount) must not freeze the supervisor.
-    let output = tokio::time::timeout(CHECK_TIMEOUT, run)
-        .await
-        .map_err(|_| RuntimeFileError::Run {
-            binary: binary.to_owned(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("`-t` did not finish within {}s", CHECK_TIMEOUT.as_secs()),
-            ),
-        })?
-        .map_err(|source| RuntimeFileError::Run {
-            binary: binary.to_owned(),
-            source,
-        })?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let text = String::from_utf8_lossy(&output.stderr).into_owned()
-        + &String::from_utf8_lossy(&output.stdout);
-    Err(RuntimeFileError::Refused {
-        output: text.split_whitespace().collect::<Vec<_>>().join(" "),
+    let (binary, conf) = (binary.to_owned(), conf.to_owned());
+    let run_error = |binary: &Path, source| RuntimeFileError::Run {
+        binary: binary.to_owned(),
+        source,
+    };
+    let result = tokio::task::spawn_blocking({
+        let binary = binary.clone();
+        move || server_binary::test_config(&binary, &conf)
     })
+    .await
+    .map_err(|e| run_error(&binary, std::io::Error::other(e)))?;
+    match result {
+        Ok(()) => Ok(()),
+        Err(ServerBinaryError::Refused { output, .. }) => Err(RuntimeFileError::Refused { output }),
+        Err(ServerBinaryError::Run { source, .. }) => Err(run_error(&binary, source)),
+        Err(ServerBinaryError::Hung { within, .. }) => Err(run_error(
+            &binary,
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("did not finish within {}s; killed it", within.as_secs()),
+            ),
+        )),
+        Err(e) => Err(run_error(&binary, std::io::Error::other(e.to_string()))),
+    }
 }
