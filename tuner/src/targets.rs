@@ -5,8 +5,9 @@ use crate::host::{Host, HostError};
 
 /// Socket buffers large enough for a route or a fast publisher to keep a 10 Gb/s link busy.
 pub const BUFFER_MAX: u64 = 16 * 1024 * 1024;
-/// The unit's LimitNOFILE; the kernel refuses a limit above fs.nr_open.
-pub const NOFILE: u64 = 1_048_576;
+/// The unit's LimitNOFILE (systemd/pier-broker.service, as upstream's unit; a test keeps them
+/// equal); the kernel refuses a limit above fs.nr_open.
+pub const NOFILE: u64 = 800_000;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Want {
@@ -69,7 +70,7 @@ pub const SYSCTLS: &[Sysctl] = &[
     Sysctl {
         key: "fs.nr_open",
         want: Want::AtLeast(NOFILE),
-        why: "allow the service's LimitNOFILE=1048576",
+        why: "allow the service's LimitNOFILE=800000",
     },
 ];
 
@@ -195,5 +196,21 @@ mod tests {
         let host = Host::new(dir.path());
         let err = rmem.read(&host).unwrap_err().to_string();
         assert!(err.contains("proc/sys/net/ipv4/tcp_rmem"), "{err}");
+    }
+
+    #[test]
+    fn nofile_is_the_units_limit() {
+        let unit = include_str!("../../systemd/pier-broker.service");
+        let limit = unit
+            .lines()
+            .find_map(|line| line.strip_prefix("LimitNOFILE="))
+            .expect("the unit sets LimitNOFILE");
+        assert_eq!(limit.parse::<u64>().unwrap(), NOFILE);
+        let why = sysctl("fs.nr_open").unwrap();
+        assert!(
+            why.why.contains(&format!("LimitNOFILE={NOFILE}")),
+            "{}",
+            why.why
+        );
     }
 }
