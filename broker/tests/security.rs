@@ -240,6 +240,12 @@ replicas = 3
             Duration::from_secs(30),
         );
         assert!(status.success(), "validate refused the reload: {out}");
+        self.sighup(i)
+    }
+
+    /// SIGHUP alone, as `kill -HUP` sends it without validating first; returns the STATUS= of
+    /// the READY=1 ending the reload.
+    fn sighup(&mut self, i: usize) -> String {
         self.supervisor(i).signal(nix::sys::signal::Signal::SIGHUP);
         self.notify[i]
             .wait_for("READY=1", Duration::from_secs(30))
@@ -861,14 +867,25 @@ async fn certificate_rotation_by_sighup_keeps_clients() {
         );
 
         // A botched rotation (a key that is not the certificate's) is refused by `nats-server
-        // -t`: the server keeps its certificate.
+        // -t`: by validate, so `systemctl reload` fails before signalling, and by the
+        // supervisor's own check when SIGHUP comes anyway; the server keeps its certificate.
         std::fs::copy(
             cluster.pki.key("n1"),
             cluster.pki.dir.path().join("n1-key.bak"),
         )
         .unwrap();
         std::fs::copy(cluster.pki.key("n2"), cluster.pki.key("n1")).unwrap();
-        let status = cluster.reload(0);
+        let config = cluster.nodes[0].config_path();
+        let (validated, out) = pier_broker_output(
+            &["validate", "--config", config.to_str().unwrap()],
+            Duration::from_secs(30),
+        );
+        assert_eq!(validated.code(), Some(1), "{version}: {out}");
+        assert!(
+            out.contains("private key does not match public key"),
+            "{version}: {out}"
+        );
+        let status = cluster.sighup(0);
         assert!(status.contains("last reload FAILED"), "{version}: {status}");
         std::fs::rename(
             cluster.pki.dir.path().join("n1-key.bak"),

@@ -10,6 +10,19 @@ use crate::model::{Config, Tls};
 pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
     if let Some(tls) = &config.client.tls {
         check_tls("client.tls", tls, out);
+        if tls.ca_file.is_none() && !config.streams.is_empty() {
+            // pier provisions the declared streams as a client of this listener; nats-server
+            // itself needs no CA to serve, so nothing else would say so before provisioning fails.
+            out.push(
+                Diagnostic::warning(
+                    "client.tls",
+                    "without ca_file, pier's own client (provisioning the declared streams) \
+                     trusts only the system's CA certificates, so a certificate from a private \
+                     CA makes provisioning fail",
+                )
+                .hint("set ca_file to the CA that signed cert_file"),
+            );
+        }
     }
     if let Some(cluster) = &config.cluster {
         if let Some(tls) = &cluster.tls {
@@ -88,5 +101,35 @@ fn check_tls(key: &str, tls: &Tls, out: &mut Vec<Diagnostic>) {
             format!("{key}.verify"),
             "verify needs ca_file to check certificates against",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Source;
+
+    fn warnings(toml: &str) -> Vec<String> {
+        let config = Source::from_text("pier.toml", format!("[node]\nname = \"n1\"\n{toml}"))
+            .parse()
+            .expect("test config parses");
+        let mut out = Vec::new();
+        check(&config, &mut out);
+        out.into_iter()
+            .filter(|d| !d.is_error())
+            .map(|d| d.key)
+            .collect()
+    }
+
+    const TLS: &str = "[client.tls]\ncert_file = \"/etc/pier/tls/node.pem\"\n\
+                       key_file = \"/etc/pier/tls/node-key.pem\"\n";
+    const STREAM: &str = "[[streams]]\nname = \"LOGS\"\nsubjects = [\"logs.>\"]\n";
+
+    #[test]
+    fn client_tls_without_a_ca_warns_only_when_pier_provisions_through_it() {
+        assert_eq!(warnings(&format!("{TLS}\n{STREAM}")), ["client.tls"]);
+        assert_eq!(warnings(TLS), Vec::<String>::new());
+        let with_ca = format!("{TLS}ca_file = \"/etc/pier/tls/ca.pem\"\n\n{STREAM}");
+        assert_eq!(warnings(&with_ca), Vec::<String>::new());
     }
 }
