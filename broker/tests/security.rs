@@ -603,6 +603,51 @@ fn validate_has_nats_server_judge_the_tls_files() {
     }
 }
 
+/// The TLS files go to nats-server only when it can judge them: not when validation already
+/// refused one (a missing file is one error, at its key, not also a refusal by nats-server), and
+/// not to a binary that did not answer `--version` (its `-t` would fail too, and be blamed on the
+/// files).
+#[test]
+fn validate_shows_nats_server_only_files_it_can_judge() {
+    let pki = Pki::new();
+    pki.node("a");
+    let missing = pki.dir.path().join("missing.pem");
+    let not_a_server = pki.dir.path().join("not-a-server");
+    std::fs::write(
+        &not_a_server,
+        "#!/bin/sh\necho \"not nats-server\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&not_a_server, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let client_tls = |cert: &Path| {
+        format!(
+            "[client.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nca_file = \"{}\"\n",
+            cert.display(),
+            pki.key("a").display(),
+            pki.ca().display()
+        )
+    };
+    let ports: Vec<_> = (0..3).map(|i| node_ports(24_000, i)).collect();
+    let node = NodeDir::new(ports[0].clone());
+    let (_, server) = &servers()[0];
+    let cert = pki.cert("a");
+    let cases = [
+        (server.as_path(), missing.as_path(), "client.tls.cert_file"),
+        (not_a_server.as_path(), cert.as_path(), "node.nats_server"),
+    ];
+    for (server, cert, key) in cases {
+        let config = node.write_config(&ports, server.to_str().unwrap(), &client_tls(cert));
+        let (status, out) = pier_broker_output(
+            &["validate", "--config", config.to_str().unwrap()],
+            Duration::from_secs(60),
+        );
+        assert_eq!(status.code(), Some(1), "{out}");
+        let errors: Vec<_> = out.lines().filter(|l| l.starts_with("x error")).collect();
+        assert_eq!(errors.len(), 1, "{out}");
+        assert!(errors[0].contains(&format!(": {key}: ")), "{out}");
+    }
+}
+
 #[test]
 fn routes_need_a_certificate_from_the_cluster_ca() {
     for (n, (version, server)) in servers().into_iter().enumerate() {
