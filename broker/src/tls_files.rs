@@ -154,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn files_no_nats_server_judged_are_said_so_once() {
+    fn files_left_unjudged_are_said_so_once_and_a_broken_binary_is_not_asked() {
         // --server-version asks no binary: nothing else says that none is here.
         let added_alone = added(None, Vec::new());
         assert_eq!(added_alone.len(), 1, "{added_alone:?}");
