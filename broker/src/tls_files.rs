@@ -15,11 +15,11 @@ use pier_config::Diagnostic;
 
 use crate::render;
 
-/// Adds an error for each `tls` block nats-server refuses. Nothing to do without a
-/// configuration or a nats-server (a missing one is already a warning, or an error when one
-/// was named), nor for a block whose files validation already refused.
+/// Adds an error for each `tls` block nats-server refuses, or a warning for each it could not
+/// judge because none was found. Nothing to do without a configuration, for a block whose
+/// files validation already refused, or when the binary found is already reported unusable.
 pub fn check(checked: &mut Checked) {
-    let (Some(config), Some(server)) = (&checked.config, &checked.server) else {
+    let Some(config) = &checked.config else {
         return;
     };
     let blocks = [
@@ -29,13 +29,45 @@ pub fn check(checked: &mut Checked) {
             config.cluster.as_ref().and_then(|c| c.tls.as_ref()),
         ),
     ];
+    // A binary pier could not use is already an error or a warning at node.nats_server; one
+    // that did not answer `--version` is not asked again: `-t` would fail the same way (blamed
+    // on the files) or hang as long again.
+    if checked
+        .diagnostics
+        .iter()
+        .any(|d| d.key == "node.nats_server")
+    {
+        return;
+    }
+    let server = match (&checked.server, checked.version) {
+        (Some(server), Some(_)) => Some(server),
+        // No version and no diagnostic: validation was told to ask no binary at all.
+        (Some(_), None) => return,
+        // --server-version asks no binary, so nothing has said yet that none is here.
+        (None, _) => None,
+    };
     let mut found = Vec::new();
     for (key, tls) in blocks {
         let Some(tls) = tls else { continue };
-        if checked.errors().any(|d| d.key.starts_with(key)) {
+        // Only a refused file stops the probe: nats-server would refuse it again, less clearly.
+        let files = ["cert_file", "key_file", "ca_file"].map(|file| format!("{key}.{file}"));
+        if checked.errors().any(|d| files.contains(&d.key)) {
             continue;
         }
-        if let Some(diagnostic) = probe(server, key, tls) {
+        let diagnostic = match server {
+            Some(server) => probe(server, key, tls),
+            None => Some(
+                Diagnostic::warning(
+                    key,
+                    format!(
+                        "nats-server did not judge these files: none found (not at {} nor on PATH)",
+                        server_binary::BUNDLED_SERVER
+                    ),
+                )
+                .hint("install nats-server or name it with --nats-server"),
+            ),
+        };
+        if let Some(diagnostic) = diagnostic {
             found.push(checked.source.locate(diagnostic));
         }
     }
@@ -97,7 +129,46 @@ fn reason(output: &str, probe: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    use pier_config::Source;
+
     use super::*;
+
+    /// What `check` adds to a configuration with a `[client.tls]` block, given what finding
+    /// nats-server gave.
+    fn added(server: Option<&str>, found: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        let source = Source::from_text(
+            "pier.toml",
+            "[node]\nname = \"n1\"\n\n[client.tls]\ncert_file = \"/nonexistent/c.pem\"\n\
+             key_file = \"/nonexistent/k.pem\"\n",
+        );
+        let before = found.len();
+        let mut checked = Checked {
+            config: Some(source.parse().unwrap()),
+            source,
+            diagnostics: found,
+            server: server.map(Into::into),
+            version: Some("2.15.1".parse().unwrap()),
+        };
+        check(&mut checked);
+        checked.diagnostics.split_off(before)
+    }
+
+    #[test]
+    fn files_left_unjudged_are_said_so_once_and_a_broken_binary_is_not_asked() {
+        // --server-version asks no binary: nothing else says that none is here.
+        let added_alone = added(None, Vec::new());
+        assert_eq!(added_alone.len(), 1, "{added_alone:?}");
+        assert_eq!(added_alone[0].key, "client.tls");
+        assert!(!added_alone[0].is_error(), "{added_alone:?}");
+        // Without it, the missing binary is already a warning; a broken one, named, an error.
+        for found in [
+            Diagnostic::warning("node.nats_server", "nats-server not found"),
+            Diagnostic::error("node.nats_server", "printed no version"),
+        ] {
+            let server = found.is_error().then_some("/bin/false");
+            assert!(added(server, vec![found]).is_empty());
+        }
+    }
 
     #[test]
     fn the_reason_drops_the_probe_and_its_position() {

@@ -603,6 +603,75 @@ fn validate_has_nats_server_judge_the_tls_files() {
     }
 }
 
+/// The TLS files go to nats-server only when it can judge them: not when validation already
+/// refused one (a missing file is one error, at its key, not also a refusal by nats-server), and
+/// not to a binary that did not answer `--version` (its `-t` would fail too, and be blamed on the
+/// files). Any other problem of the block does not keep them from it: every problem at once.
+#[test]
+fn validate_shows_nats_server_only_files_it_can_judge() {
+    let pki = Pki::new();
+    pki.node("a");
+    pki.node("b");
+    let missing = pki.dir.path().join("missing.pem");
+    let not_a_server = pki.dir.path().join("not-a-server");
+    std::fs::write(
+        &not_a_server,
+        "#!/bin/sh\necho \"not nats-server\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&not_a_server, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let client_tls = |cert: &Path, key: &Path, ca: Option<&Path>| {
+        let mut block = format!(
+            "[client.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+        match ca {
+            Some(ca) => block += &format!("ca_file = \"{}\"\n", ca.display()),
+            None => block += "verify = true\n",
+        }
+        block
+    };
+    let ports: Vec<_> = (0..3).map(|i| node_ports(24_000, i)).collect();
+    let node = NodeDir::new(ports[0].clone());
+    let (_, server) = &servers()[0];
+    let (cert, key, other_key, ca) = (pki.cert("a"), pki.key("a"), pki.key("b"), pki.ca());
+    let cases = [
+        (
+            server.as_path(),
+            client_tls(&missing, &key, Some(&ca)),
+            &["client.tls.cert_file"][..],
+        ),
+        (
+            not_a_server.as_path(),
+            client_tls(&cert, &key, Some(&ca)),
+            &["node.nats_server"][..],
+        ),
+        // verify without ca_file, and a key that is not the certificate's.
+        (
+            server.as_path(),
+            client_tls(&cert, &other_key, None),
+            &["client.tls.verify", "client.tls"][..],
+        ),
+    ];
+    for (server, block, keys) in cases {
+        let config = node.write_config(&ports, server.to_str().unwrap(), &block);
+        let (status, out) = pier_broker_output(
+            &["validate", "--config", config.to_str().unwrap()],
+            Duration::from_secs(60),
+        );
+        assert_eq!(status.code(), Some(1), "{out}");
+        let errors: Vec<_> = out.lines().filter(|l| l.starts_with("x error")).collect();
+        assert_eq!(errors.len(), keys.len(), "{out}");
+        for key in keys {
+            assert!(
+                errors.iter().any(|e| e.contains(&format!(": {key}: "))),
+                "no error at {key}: {out}"
+            );
+        }
+    }
+}
+
 #[test]
 fn routes_need_a_certificate_from_the_cluster_ca() {
     for (n, (version, server)) in servers().into_iter().enumerate() {

@@ -39,8 +39,8 @@ pub enum ServerBinaryError {
         what: &'static str,
         within: Duration,
     },
-    /// What nats-server printed, whitespace collapsed.
-    #[error("{output}")]
+    /// `output`: what nats-server printed, whitespace collapsed.
+    #[error("{} -t refused the configuration: {output}", path.display())]
     Refused { path: PathBuf, output: String },
 }
 

@@ -22,12 +22,9 @@ pub enum RuntimeFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot run {} -t: {source}", binary.display())]
-    Run {
-        binary: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// `-t` could not give a verdict: the binary did not start, or hung and was killed.
+    #[error("nats-server -t could not check the rendered configuration: {0}")]
+    Check(#[source] ServerBinaryError),
     #[error("nats-server -t refused the rendered configuration: {output}")]
     Refused { output: String },
 }
@@ -197,30 +194,23 @@ pub fn stage(dir: &Path, text: &str) -> Result<Staged, RuntimeFileError> {
 
 /// Asks nats-server itself whether it accepts the file (`nats-server -t -c FILE`), off the
 /// runtime's threads: a check stuck on a file (a TLS certificate on a hung mount) is killed
-/// after [`server_binary::TEST_TIMEOUT`] and must not freeze the supervisor meanwhile.
+/// after [`server_binary::TEST_TIMEOUT`] and must not freeze the supervisor meanwhile. A reload
+/// a stop aborts leaves its `-t` to end by itself or at that timeout, or with the unit's
+/// control group: it starts no server and writes nothing, so nothing waits for it.
 pub async fn check_with_server(binary: &Path, conf: &Path) -> Result<(), RuntimeFileError> {
+    let path = binary.to_owned();
     let (binary, conf) = (binary.to_owned(), conf.to_owned());
-    let run_error = |binary: &Path, source| RuntimeFileError::Run {
-        binary: binary.to_owned(),
-        source,
-    };
-    let result = tokio::task::spawn_blocking({
-        let binary = binary.clone();
-        move || server_binary::test_config(&binary, &conf)
-    })
-    .await
-    .map_err(|e| run_error(&binary, std::io::Error::other(e)))?;
-    match result {
+    let verdict = tokio::task::spawn_blocking(move || server_binary::test_config(&binary, &conf))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ServerBinaryError::Run {
+                path,
+                source: std::io::Error::other(e),
+            })
+        });
+    match verdict {
         Ok(()) => Ok(()),
         Err(ServerBinaryError::Refused { output, .. }) => Err(RuntimeFileError::Refused { output }),
-        Err(ServerBinaryError::Run { source, .. }) => Err(run_error(&binary, source)),
-        Err(ServerBinaryError::Hung { within, .. }) => Err(run_error(
-            &binary,
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("did not finish within {}s; killed it", within.as_secs()),
-            ),
-        )),
-        Err(e) => Err(run_error(&binary, std::io::Error::other(e.to_string()))),
+        Err(e) => Err(RuntimeFileError::Check(e)),
     }
 }

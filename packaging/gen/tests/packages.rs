@@ -147,10 +147,7 @@ fn deb_carries_the_appliance() {
             "/usr/share/doc/pier/examples/local/node-3.toml",
             "-rw-r--r--",
         ),
-        (
-            "/usr/share/doc/pier/security/make-certs.sh",
-            "-rw-r--r--",
-        ),
+        ("/usr/share/doc/pier/security/make-certs.sh", "-rw-r--r--"),
     ] {
         assert_eq!(
             files.get(path).map(String::as_str),
