@@ -699,7 +699,7 @@ fn fault_run_verdict(bench: Running, fault: &str) -> serde_json::Value {
 }
 
 /// A fault run on three nodes under `--retry-publish 30s` for 8 s at 1 000 msg/s that does
-/// `fault` to the node leading the stream 2 s into the run; checks the verdict
+/// `fault` to the node leading the stream once it has stored a second of the run; checks the verdict
 /// ([`fault_run_verdict`]), that most messages were acknowledged, and that none was stored
 /// twice. Returns the pull workload's report.
 fn pull_run_through(
@@ -719,7 +719,17 @@ fn pull_run_through(
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    std::thread::sleep(Duration::from_secs(2));
+    // Publishers start once every worker is set up: a fault before that would fail the run's
+    // set-up (a JetStream request timing out), which is not what this checks. A fixed delay
+    // after the stream appeared was too short on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cluster.monitor(leader, "/jsz")["messages"].as_u64() < Some(1_000) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bench stored fewer than 1 000 messages in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     do_fault(&mut cluster, leader);
 
     let workload = fault_run_verdict(
