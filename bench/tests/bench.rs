@@ -724,10 +724,16 @@ fn pull_run_through(
     // after the stream appeared was too short on a loaded machine.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while cluster.monitor(leader, "/jsz")["messages"].as_u64() < Some(1_000) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bench stored fewer than 1 000 messages in 30 s"
-        );
+        if std::time::Instant::now() >= deadline {
+            let output = wait_with_limit(bench, Duration::from_secs(1));
+            panic!(
+                "bench stored fewer than 1 000 messages in 30 s: {:?}\nstdout:\n{}\nstderr:\n{}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr),
+                cluster.monitor(leader, "/jsz?streams=true")
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     do_fault(&mut cluster, leader);
