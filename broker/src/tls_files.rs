@@ -22,13 +22,6 @@ pub fn check(checked: &mut Checked) {
     let Some(config) = &checked.config else {
         return;
     };
-    let blocks = [
-        ("client.tls", config.client.tls.as_ref()),
-        (
-            "cluster.tls",
-            config.cluster.as_ref().and_then(|c| c.tls.as_ref()),
-        ),
-    ];
     // A binary pier could not use is already an error or a warning at node.nats_server; one
     // that did not answer `--version` is not asked again: `-t` would fail the same way (blamed
     // on the files) or hang as long again.
@@ -46,6 +39,13 @@ pub fn check(checked: &mut Checked) {
         // --server-version asks no binary, so nothing has said yet that none is here.
         (None, _) => None,
     };
+    let blocks = [
+        ("client.tls", config.client.tls.as_ref()),
+        (
+            "cluster.tls",
+            config.cluster.as_ref().and_then(|c| c.tls.as_ref()),
+        ),
+    ];
     let mut found = Vec::new();
     for (key, tls) in blocks {
         let Some(tls) = tls else { continue };

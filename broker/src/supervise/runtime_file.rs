@@ -198,8 +198,8 @@ pub fn stage(dir: &Path, text: &str) -> Result<Staged, RuntimeFileError> {
 /// a stop aborts leaves its `-t` to end by itself or at that timeout, or with the unit's
 /// control group: it starts no server and writes nothing, so nothing waits for it.
 pub async fn check_with_server(binary: &Path, conf: &Path) -> Result<(), RuntimeFileError> {
-    let path = binary.to_owned();
-    let (binary, conf) = (binary.to_owned(), conf.to_owned());
+    let (path, conf) = (binary.to_owned(), conf.to_owned());
+    let binary = path.clone();
     let verdict = tokio::task::spawn_blocking(move || server_binary::test_config(&binary, &conf))
         .await
         .unwrap_or_else(|e| {

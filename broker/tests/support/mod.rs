@@ -61,19 +61,9 @@ pub fn servers() -> Vec<(&'static str, PathBuf)> {
 }
 
 /// `nats-server -t -c CONF`, the real server's judgement of a rendered file: what it said when it
-/// refuses.
+/// refuses (pier's own runner, the one `validate` and `run` use).
 pub fn server_accepts(server: &Path, conf: &Path) -> Result<(), String> {
-    let out = Command::new(server)
-        .arg("-t")
-        .arg("-c")
-        .arg(conf)
-        .output()
-        .expect("run nats-server -t");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    pier_config::server_binary::test_config(server, conf).map_err(|e| e.to_string())
 }
 
 /// nats-server 2.15.1, pier's bundled build.
