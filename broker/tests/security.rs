@@ -100,6 +100,13 @@ fn make_certs(args: &[&str]) {
     );
 }
 
+/// `pier-broker validate --config CONFIG EXTRA...`: its status and what it printed.
+fn validate(config: &Path, extra: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut args = vec!["validate", "--config", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    pier_broker_output(&args, Duration::from_secs(60))
+}
+
 /// `openssl x509 -text` of a certificate.
 fn cert_text(pem: &Path) -> String {
     let out = Command::new("openssl")
@@ -235,10 +242,7 @@ replicas = 3
     /// pass, then SIGHUP to the supervisor; returns the STATUS= of the READY=1 ending the reload.
     fn reload(&mut self, i: usize) -> String {
         let config = self.nodes[i].config_path();
-        let (status, out) = pier_broker_output(
-            &["validate", "--config", config.to_str().unwrap()],
-            Duration::from_secs(30),
-        );
+        let (status, out) = validate(&config, &[]);
         assert!(status.success(), "validate refused the reload: {out}");
         self.sighup(i)
     }
@@ -519,15 +523,7 @@ fn the_documented_sections_validate_with_the_hk_example() {
         format!("{hk}\n{}", block.replace("/etc/pier/tls/", &tls_dir)),
     )
     .unwrap();
-    let (status, out) = pier_broker_output(
-        &[
-            "validate",
-            "--config",
-            config.to_str().unwrap(),
-            "--deny-warnings",
-        ],
-        Duration::from_secs(30),
-    );
+    let (status, out) = validate(&config, &["--deny-warnings"]);
     assert!(status.success(), "{out}");
 }
 
@@ -572,15 +568,7 @@ fn validate_has_nats_server_judge_the_tls_files() {
         let node = NodeDir::new(ports[0].clone());
         for (extra, refused) in &cases {
             let config = node.write_config(&ports, server.to_str().unwrap(), extra);
-            let (status, out) = pier_broker_output(
-                &[
-                    "validate",
-                    "--config",
-                    config.to_str().unwrap(),
-                    "--deny-warnings",
-                ],
-                Duration::from_secs(60),
-            );
+            let (status, out) = validate(&config, &["--deny-warnings"]);
             match refused {
                 Some((key, reason)) => {
                     assert_eq!(status.code(), Some(1), "{version}: {out}");
@@ -656,10 +644,7 @@ fn validate_shows_nats_server_only_files_it_can_judge() {
     ];
     for (server, block, keys) in cases {
         let config = node.write_config(&ports, server.to_str().unwrap(), &block);
-        let (status, out) = pier_broker_output(
-            &["validate", "--config", config.to_str().unwrap()],
-            Duration::from_secs(60),
-        );
+        let (status, out) = validate(&config, &[]);
         assert_eq!(status.code(), Some(1), "{out}");
         let errors: Vec<_> = out.lines().filter(|l| l.starts_with("x error")).collect();
         assert_eq!(errors.len(), keys.len(), "{out}");
@@ -945,10 +930,7 @@ async fn certificate_rotation_by_sighup_keeps_clients() {
         .unwrap();
         std::fs::copy(cluster.pki.key("n2"), cluster.pki.key("n1")).unwrap();
         let config = cluster.nodes[0].config_path();
-        let (validated, out) = pier_broker_output(
-            &["validate", "--config", config.to_str().unwrap()],
-            Duration::from_secs(30),
-        );
+        let (validated, out) = validate(&config, &[]);
         assert_eq!(validated.code(), Some(1), "{version}: {out}");
         assert!(
             out.contains("private key does not match public key"),
