@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use pier_bench::{self as bench, Amount, Mode, Options, PullStyle, Report};
-use support::bench_cluster::{serial, BenchCluster};
+use support::bench_cluster::{poll_until, serial, BenchCluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pier-bench");
 const MSGS: u64 = 20_000;
@@ -613,6 +613,11 @@ impl Drop for Running {
     }
 }
 
+/// The deadline `secs` seconds from now.
+fn in_secs(secs: u64) -> std::time::Instant {
+    std::time::Instant::now() + Duration::from_secs(secs)
+}
+
 /// Waits for `bench` at most `limit`, reading its output meanwhile (a full pipe would stall
 /// it); kills it and fails when it is still running then.
 fn wait_with_limit(mut bench: Running, limit: Duration) -> std::process::Output {
@@ -653,29 +658,23 @@ fn pull_workload_of(stdout: &[u8]) -> serde_json::Value {
     pull
 }
 
-/// Starts `pier-bench bench --mode pull --format json` on `servers` for `duration` at `rate`
-/// msg/s under `--retry-publish retry`: a fault run.
-fn spawn_fault_run(servers: &[String], duration: &str, rate: &str, retry: &str) -> Running {
+/// Starts `pier-bench bench --servers SERVERS ARGS... --format json`, its output piped.
+fn spawn_json_run(servers: &[String], args: &[&str]) -> Running {
     Running::spawn(
         Command::new(BIN)
-            .args([
-                "bench",
-                "--servers",
-                &servers.join(","),
-                "--mode",
-                "pull",
-                "--duration",
-                duration,
-                "--rate",
-                rate,
-                "--retry-publish",
-                retry,
-                "--format",
-                "json",
-            ])
+            .args(["bench", "--servers", &servers.join(",")])
+            .args(args)
+            .args(["--format", "json"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped()),
     )
+}
+
+/// Starts `pier-bench bench --mode pull --format json` on `servers` for `duration` at `rate`
+/// msg/s under `--retry-publish retry`: a fault run.
+fn spawn_fault_run(servers: &[String], duration: &str, rate: &str, retry: &str) -> Running {
+    let args = ["--mode", "pull", "--duration", duration, "--rate", rate];
+    spawn_json_run(servers, &[&args[..], &["--retry-publish", retry]].concat())
 }
 
 /// Waits for a fault run (two minutes at most) and checks what must hold whatever the fault:
@@ -708,33 +707,30 @@ fn pull_run_through(
 ) -> serde_json::Value {
     let mut cluster = BenchCluster::start(3);
     let bench = spawn_fault_run(&cluster.urls(), "8s", "1000", "30s");
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let leader = loop {
-        if let Some(leader) = cluster.stream_leader("LOGS") {
-            break leader;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stream LOGS has no leader"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut leader = None;
+    assert!(
+        poll_until(in_secs(15), || {
+            leader = cluster.stream_leader("LOGS");
+            leader.is_some()
+        }),
+        "stream LOGS has no leader"
+    );
+    let leader = leader.expect("polled until found");
     // Publishers start once every worker is set up: a fault before that would fail the run's
     // set-up (a JetStream request timing out), which is not what this checks. A fixed delay
     // after the stream appeared was too short on a loaded machine.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while cluster.monitor(leader, "/jsz")["messages"].as_u64() < Some(1_000) {
-        if std::time::Instant::now() >= deadline {
-            let output = wait_with_limit(bench, Duration::from_secs(1));
-            panic!(
-                "bench stored fewer than 1 000 messages in 30 s: {:?}\nstdout:\n{}\nstderr:\n{}\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr),
-                cluster.monitor(leader, "/jsz?streams=true")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let stored = poll_until(in_secs(30), || {
+        cluster.monitor(leader, "/jsz")["messages"].as_u64() >= Some(1_000)
+    });
+    if !stored {
+        let output = wait_with_limit(bench, Duration::from_secs(1));
+        panic!(
+            "bench stored fewer than 1 000 messages in 30 s: {:?}\nstdout:\n{}\nstderr:\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            cluster.monitor(leader, "/jsz?streams=true")
+        );
     }
     do_fault(&mut cluster, leader);
 
@@ -810,11 +806,12 @@ fn publishes_whose_acks_never_come_are_unacknowledged_not_lost() {
     // --retry-publish 1s gives a publish up at its first ack timeout (5 s): the 8 s freeze
     // leaves every publish of it without an ack.
     let bench = spawn_fault_run(&cluster.urls(), "3s", "500", "1s");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while cluster.monitor(0, "/jsz")["messages"].as_u64() < Some(200) {
-        assert!(std::time::Instant::now() < deadline, "bench never stored");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        poll_until(in_secs(30), || {
+            cluster.monitor(0, "/jsz")["messages"].as_u64() >= Some(200)
+        }),
+        "bench never stored"
+    );
     cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
     std::thread::sleep(Duration::from_secs(8));
     cluster.signal(0, nix::sys::signal::Signal::SIGCONT);
@@ -925,29 +922,22 @@ fn a_frozen_server_is_left_for_another_when_it_advertises_no_peers() {
     let _ports = serial();
     let cluster = BenchCluster::start_unadvertised(3);
     // Mixed: --retry-publish (which sets the fault timeouts) needs pull traffic beside the push.
-    let bench = Running::spawn(
-        Command::new(BIN)
-            .args([
-                "bench",
-                "--servers",
-                &cluster.urls().join(","),
-                "--mode",
-                "mixed",
-                "--duration",
-                "14s",
-                "--rate",
-                "500",
-                "--retry-publish",
-                "30s",
-                "--format",
-                "json",
-            ])
-            .stdout(std::process::Stdio::piped()),
+    let bench = spawn_json_run(
+        &cluster.urls(),
+        &[
+            "--mode",
+            "mixed",
+            "--duration",
+            "14s",
+            "--rate",
+            "500",
+            "--retry-publish",
+            "30s",
+        ],
     );
     // Freeze once the push publisher is publishing on node 0, however long the set-up (the
     // stream, the pull workers) took on a loaded machine: frozen earlier, the publisher would
     // connect elsewhere from the start.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let publishing = || {
         let connz = cluster.monitor(0, "/connz");
         connz["connections"].as_array().is_some_and(|connections| {
@@ -956,13 +946,10 @@ fn a_frozen_server_is_left_for_another_when_it_advertises_no_peers() {
                 .any(|c| c["name"] == "pier-bench push-pub-0" && c["in_msgs"].as_u64() >= Some(500))
         })
     };
-    while !publishing() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the push publisher never published on node 0"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        poll_until(in_secs(60), publishing),
+        "the push publisher never published on node 0"
+    );
     // Node 0 serves the push publisher and two of the four subscribers.
     cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
     std::thread::sleep(Duration::from_secs(10));
@@ -987,31 +974,15 @@ fn a_frozen_server_is_left_for_another_when_it_advertises_no_peers() {
 fn a_frozen_server_shows_as_the_push_gap() {
     let _ports = serial();
     let cluster = BenchCluster::start(1);
-    let bench = Running::spawn(
-        Command::new(BIN)
-            .args([
-                "bench",
-                "--servers",
-                &cluster.urls().join(","),
-                "--duration",
-                "4s",
-                "--rate",
-                "2000",
-                "--format",
-                "json",
-            ])
-            .stdout(std::process::Stdio::piped()),
-    );
+    let bench = spawn_json_run(&cluster.urls(), &["--duration", "4s", "--rate", "2000"]);
     // Freeze once bench is half a second into publishing, however long it took to start on
     // a loaded machine.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while cluster.monitor(0, "/varz")["in_msgs"].as_u64() < Some(1_000) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bench never published"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        poll_until(in_secs(30), || {
+            cluster.monitor(0, "/varz")["in_msgs"].as_u64() >= Some(1_000)
+        }),
+        "bench never published"
+    );
     cluster.signal(0, nix::sys::signal::Signal::SIGSTOP);
     std::thread::sleep(Duration::from_secs(1));
     cluster.signal(0, nix::sys::signal::Signal::SIGCONT);

@@ -222,14 +222,23 @@ fn spawn_node(node: &Path) -> Child {
         .expect("start nats-server")
 }
 
-fn wait_until(deadline: Instant, what: &str, mut ready: impl FnMut() -> bool) {
+fn wait_until(deadline: Instant, what: &str, ready: impl FnMut() -> bool) {
+    assert!(
+        poll_until(deadline, ready),
+        "{what}: not within {READY_TIMEOUT:?}"
+    );
+}
+
+/// Asks `ready` every 20 ms until it holds (true) or `deadline` passes (false): short enough
+/// that a test acting on a condition (a fault once bench publishes) acts soon after it holds.
+pub fn poll_until(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
     while !ready() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {READY_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+    true
 }
 
 /// A bare HTTP/1.0 GET on loopback: (status, body).
