@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use pier_broker::monitor::{summarize, Monitor, MonitorError, MAX_BODY};
+use pier_monitor::{summarize, Monitor, MonitorError, MAX_BODY};
 use support::hostile::{response, HostileServer, Reply};
 use support::*;
 

@@ -11,7 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
-use pier_broker::monitor::Monitor;
+use pier_monitor::Monitor;
 use support::*;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -23,11 +23,11 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 
-use crate::monitor::{printable, summarize, Monitor};
 use crate::render::{render, RenderError, SecretFiles};
 use child::{ServerSpec, SpawnError};
 use notify::Notifier;
 use pier_config::load::{check, ServerChoice};
+use pier_monitor::{printable, summarize, Monitor};
 use placement::{Placement, PlacementError};
 use reload::Reload;
 use runtime_file::{RuntimeDir, RuntimeFileError};

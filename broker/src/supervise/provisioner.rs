@@ -8,9 +8,9 @@ use std::time::Duration;
 use pier_config::Config;
 
 use super::Shared;
-use crate::monitor::Monitor;
 use crate::provision::{self, connect, Options};
 use crate::render::SecretFiles;
+use pier_monitor::Monitor;
 
 /// How often the meta leader is looked for while the cluster forms.
 const LEADER_POLL: Duration = Duration::from_secs(1);

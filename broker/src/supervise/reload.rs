@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use super::notify::Notifier;
 use super::runtime_file::{self, CONF_NAME};
 use super::{load, now_text, status_text, Loaded, Shared};
-use crate::monitor::Monitor;
 use crate::render::{render, SecretFiles};
 use pier_config::load::{ServerChoice, VersionSource};
+use pier_monitor::Monitor;
 
 /// How long reading, validating and rendering pier.toml may take.
 const PREPARE_WAIT: Duration = Duration::from_secs(15);

@@ -297,7 +297,7 @@ mod tests {
     fn captured(version: &str) -> Snapshot {
         let read = |name: &str| -> serde_json::Value {
             let path = format!(
-                "{}/src/monitor/testdata/{name}.{version}.json",
+                "{}/src/testdata/{name}.{version}.json",
                 env!("CARGO_MANIFEST_DIR")
             );
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
