@@ -134,7 +134,7 @@ impl StatePublisher {
         StatePublisher(Arc::new(watch::channel(initial).0))
     }
 
-    /// A receiver that sees every state published from now on.
+    /// A receiver of the latest state, woken at each change (a slow one skips to the newest).
     pub fn subscribe(&self) -> watch::Receiver<SupervisorState> {
         self.0.subscribe()
     }
@@ -149,5 +149,50 @@ impl StatePublisher {
     /// Reads the current state (the channel's lock is held only while `read` runs: no await).
     pub fn read<R>(&self, read: impl FnOnce(&SupervisorState) -> R) -> R {
         read(&self.0.borrow())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> SupervisorState {
+        let config = pier_config::Source::from_text("pier.toml", "[node]\nname = \"n1\"\n")
+            .parse()
+            .unwrap();
+        let placement = Placement {
+            server: None,
+            supervisor: None,
+        };
+        SupervisorState::new(&config, placement, false)
+    }
+
+    #[test]
+    fn ready_from_the_first_passed_check_on_even_when_a_later_one_fails() {
+        let mut state = state();
+        assert!(!state.ready());
+        state.health = ServerHealth::Healthy;
+        assert!(state.ready());
+        state.health = ServerHealth::Failing {
+            error: "down".into(),
+        };
+        assert!(state.ready());
+    }
+
+    #[test]
+    fn a_subscriber_sees_each_change() {
+        let publisher = StatePublisher::new(state());
+        let mut receiver = publisher.subscribe();
+        assert!(!receiver.has_changed().unwrap());
+        publisher.update(|s| s.phase = Phase::Reloading);
+        assert!(receiver.has_changed().unwrap());
+        let seen = receiver.borrow_and_update().clone();
+        assert!(seen.paused());
+        assert_eq!(
+            serde_json::to_value(&seen).unwrap()["phase"],
+            serde_json::json!("reloading")
+        );
+        publisher.update(|s| s.phase = Phase::Running);
+        assert!(!publisher.read(SupervisorState::paused));
     }
 }
