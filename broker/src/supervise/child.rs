@@ -168,7 +168,7 @@ pub struct Server {
 /// What a start gave.
 pub enum Started {
     Running(Server),
-    /// It exited before it had a pid (the reason, for the log and STATUS=).
+    /// It exited before it had a pid: why supervision ended.
     ExitedAtOnce(String),
 }
 
