@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 //! The service systemd runs does not link the benchmark: pier-broker's normal dependency tree
-//! holds neither pier-bench nor the benchmark's own dependency.
+//! holds neither pier-bench nor the benchmark's own dependency. And the monitoring client links
+//! nothing of the supervisor: whoever reads a monitoring port (the demo, a metrics task) does
+//! not pull in pier-broker, its NATS client or its systemd notify.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -48,6 +50,18 @@ fn pier_broker_does_not_link_the_benchmark() {
         assert!(
             !broker.contains(*name),
             "pier-broker links {name}: {broker:?}"
+        );
+    }
+}
+
+#[test]
+fn pier_monitor_links_neither_the_supervisor_nor_provisioning() {
+    let monitor = normal_dependencies("pier-monitor");
+    assert!(monitor.contains("ureq"), "{monitor:?}");
+    for name in ["pier-broker", "async-nats", "sd-notify", "tokio"] {
+        assert!(
+            !monitor.contains(name),
+            "pier-monitor links {name}: {monitor:?}"
         );
     }
 }

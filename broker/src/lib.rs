@@ -3,7 +3,6 @@
 
 pub mod cli;
 pub mod companion;
-pub mod monitor;
 pub mod provision;
 pub mod render;
 pub mod supervise;

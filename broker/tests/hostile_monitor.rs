@@ -9,7 +9,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use pier_broker::monitor::{summarize, Monitor, MonitorError, MAX_BODY};
+use pier_broker::supervise::status_text::cluster_line;
+use pier_monitor::{summarize, Monitor, MonitorError, MAX_BODY};
 use support::hostile::{response, HostileServer, Reply};
 use support::*;
 
@@ -72,7 +73,7 @@ fn control_characters_never_reach_a_view_or_a_status_line() {
         assert!(!text.chars().any(char::is_control), "{text:?} in {json}");
     }
     assert_eq!(view.server, "evil\\u{1b}[31m\\nREADY=1");
-    let line = view.status_line();
+    let line = cluster_line(&view);
     assert!(!line.chars().any(char::is_control), "{line:?}");
 }
 

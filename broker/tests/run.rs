@@ -11,7 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
-use pier_broker::monitor::Monitor;
+use pier_monitor::Monitor;
 use support::*;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -165,15 +165,11 @@ fn notify_sequence_reload_and_lame_duck_stop() {
 
 fn live_max_payload(node: &NodeDir) -> Option<u64> {
     // Varz does not model max_payload: read it raw.
-    let url = format!("http://127.0.0.1:{}/varz", node.ports.monitor);
-    let body = ureq::get(&url)
-        .call()
-        .ok()?
-        .body_mut()
-        .read_to_string()
-        .ok()?;
-    let value: serde_json::Value = serde_json::from_str(&body).ok()?;
-    value.get("max_payload")?.as_u64()
+    let monitor = Monitor::new(
+        ([127, 0, 0, 1], node.ports.monitor).into(),
+        Duration::from_secs(5),
+    );
+    monitor.json("/varz").ok()?.get("max_payload")?.as_u64()
 }
 
 #[test]

@@ -24,7 +24,7 @@ use async_nats::rustls::client::danger::{
 use async_nats::rustls::client::WebPkiServerVerifier;
 use async_nats::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use async_nats::rustls::{self, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use pier_broker::monitor::Monitor;
+use pier_monitor::Monitor;
 use support::*;
 use tempfile::TempDir;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use pier_broker::monitor::Monitor;
+use pier_monitor::Monitor;
 
 use super::layout::DemoNode;
 

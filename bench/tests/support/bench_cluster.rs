@@ -5,12 +5,13 @@
 //! before starting a cluster, so two clusters never hold these ports at once. Stores live in a
 //! tempdir; dropping the cluster kills the servers and removes it.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use pier_monitor::Monitor;
 
 const CLIENT_BASE: u16 = 15322;
 const CLUSTER_BASE: u16 = 17322;
@@ -111,9 +112,7 @@ impl BenchCluster {
 
     /// A monitoring endpoint's JSON from node `i`, e.g. `/jsz?streams=true`.
     pub fn monitor(&self, i: u16, path: &str) -> serde_json::Value {
-        let (status, body) = http_get(MONITOR_BASE + i, path).expect("monitor endpoint answers");
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).expect("monitor JSON")
+        monitor(i).json(path).expect("monitor endpoint answers")
     }
 
     /// Kills node `i` with SIGKILL: no lame duck, no flush, the store as the crash left it.
@@ -140,8 +139,7 @@ impl BenchCluster {
     /// The node that leads stream `name`'s replicas, as node 0 sees it; None while it has
     /// no leader or node 0 does not answer.
     pub fn stream_leader(&self, name: &str) -> Option<u16> {
-        let (_, body) = http_get(MONITOR_BASE, "/jsz?streams=true")?;
-        let jsz: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let jsz = monitor(0).json("/jsz?streams=true").ok()?;
         let leader = jsz["account_details"]
             .as_array()?
             .iter()
@@ -175,9 +173,7 @@ impl BenchCluster {
 
     /// Node `i` is the meta leader and every other node is a current replica.
     fn leads_all_peers(&self, i: u16) -> bool {
-        let Some(jsz) = http_get(MONITOR_BASE + i, "/jsz")
-            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
-        else {
+        let Ok(jsz) = monitor(i).json("/jsz") else {
             return false;
         };
         let meta = &jsz["meta_cluster"];
@@ -190,9 +186,11 @@ impl BenchCluster {
     }
 
     fn node_ready(&self, i: u16) -> bool {
-        let healthy = matches!(http_get(MONITOR_BASE + i, "/healthz"), Some((200, _)));
-        let peers = http_get(MONITOR_BASE + i, "/varz")
-            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        let monitor = monitor(i);
+        let healthy = monitor.full_health().is_ok_and(|health| health.is_ok());
+        let peers = monitor
+            .json("/varz")
+            .ok()
             .and_then(|varz| varz["connect_urls"].as_array().map(Vec::len))
             .unwrap_or(0);
         // Unadvertised, the meta leader seeing every peer current shows the routes are up.
@@ -241,14 +239,10 @@ pub fn poll_until(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
     true
 }
 
-/// A bare HTTP/1.0 GET on loopback: (status, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_owned();
-    Some((status, body))
+/// The monitoring client of node `i`.
+fn monitor(i: u16) -> Monitor {
+    Monitor::new(
+        SocketAddr::from(([127, 0, 0, 1], MONITOR_BASE + i)),
+        Duration::from_secs(5),
+    )
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use pier_cli::config::load_parsed;
 
 use super::{exit, Format, StatusArgs};
-use crate::monitor::{printable, summarize, Monitor, MonitorError, NodeView};
+use pier_monitor::{printable, summarize, Monitor, MonitorError, NodeView};
 
 /// How long one monitoring request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

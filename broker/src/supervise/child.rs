@@ -1,15 +1,21 @@
-//! Starting nats-server: already on its cores (so Go sizes GOMAXPROCS from them), stripped of
-//! capabilities, with GOMEMLIMIT, in its own process group (a terminal's Ctrl-C reaches only the
-//! supervisor, which then drives the shutdown).
+//! nats-server's process. Started already on its cores (so Go sizes GOMAXPROCS from them),
+//! stripped of capabilities, with GOMEMLIMIT, in its own process group (a terminal's Ctrl-C
+//! reaches only the supervisor, which then drives the shutdown); stopped in lame duck mode.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use caps::{CapSet, Capability};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use pier_config::units::Bytes;
 use pier_config::CpuSet;
+use tokio::task::JoinHandle;
 
-use super::placement::{to_affinity, PlacementError};
+use super::load::Loaded;
+use super::logs;
+use super::placement::{to_affinity, Placement, PlacementError};
 
 /// What the child needs beyond its configuration file.
 #[derive(Debug, Clone)]
@@ -20,6 +26,22 @@ pub struct ServerSpec {
     pub memory_limit: Option<Bytes>,
     /// Keep CAP_NET_BIND_SERVICE: some listener port is below 1024.
     pub bind_low_ports: bool,
+}
+
+impl ServerSpec {
+    /// nats-server for `loaded`'s configuration, rendered at `conf`, on `placement`'s cores.
+    pub fn new(loaded: &Loaded, conf: &Path, placement: &Placement) -> Self {
+        let node = &loaded.config.node;
+        ServerSpec {
+            binary: loaded.binary.clone(),
+            conf: conf.to_owned(),
+            cpus: placement.server.clone(),
+            memory_limit: loaded.config.resources.memory_limit,
+            bind_low_ports: [node.client_listen, node.cluster_listen, node.monitor_listen]
+                .iter()
+                .any(|a| a.port() < 1024),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +55,9 @@ pub enum SpawnError {
         source: std::io::Error,
     },
 }
+
+/// Beyond lame_duck_duration, how long a stop waits for nats-server before killing it.
+pub const STOP_MARGIN: Duration = Duration::from_secs(10);
 
 /// Variables meant for the supervisor only: nats-server must not talk to systemd itself.
 const SUPERVISOR_ONLY_ENV: [&str; 5] = [
@@ -115,4 +140,103 @@ pub fn spawn(spec: &ServerSpec) -> Result<tokio::process::Child, SpawnError> {
         binary: spec.binary.clone(),
         source,
     })
+}
+
+/// nats-server (Go) raises its soft open-files limit to the hard one it inherits from here; a
+/// host clamp (fs.nr_open, a container) below what LimitNOFILE asked for is worth seeing.
+pub fn log_open_files_limit() {
+    /// Streams × 2 plus connections for a busy node; below it the journal says so.
+    const ADVISED: u64 = 65_536;
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) if hard < ADVISED => tracing::warn!(
+            "nats-server may open at most {hard} files (hard limit); raise LimitNOFILE or fs.nr_open to {ADVISED} or more"
+        ),
+        Ok((_, hard)) => tracing::info!("nats-server may open up to {hard} files"),
+        Err(e) => tracing::warn!("cannot read the open-files limit: {e}"),
+    }
+}
+
+/// A nats-server the supervisor started: its process, its pid and the tasks re-emitting its
+/// output.
+pub struct Server {
+    pub process: tokio::process::Child,
+    /// Never 0: kill(0, ...) would signal the supervisor's own process group.
+    pub pid: Pid,
+    log_tasks: Vec<JoinHandle<()>>,
+}
+
+/// What a start gave.
+pub enum Started {
+    Running(Server),
+    /// It exited before it had a pid: why supervision ended.
+    ExitedAtOnce(String),
+}
+
+/// Starts nats-server as `spec` says, its output re-emitted under `server`'s name.
+pub async fn start(spec: &ServerSpec, server: &str) -> Result<Started, SpawnError> {
+    let mut process = spawn(spec)?;
+    let pid = match process.id().and_then(|id| i32::try_from(id).ok()) {
+        Some(id) if id > 0 => Pid::from_raw(id),
+        _ => {
+            let status = process.wait().await;
+            return Ok(Started::ExitedAtOnce(format!(
+                "nats-server exited at once: {status:?}"
+            )));
+        }
+    };
+    let log_tasks = logs::forward_output(&mut process, server);
+    Ok(Started::Running(Server {
+        process,
+        pid,
+        log_tasks,
+    }))
+}
+
+impl Server {
+    /// SIGUSR1 asks nats-server to reopen its log file. `systemctl kill -s USR1` reaches it too;
+    /// a second reopen is harmless.
+    pub fn forward_log_reopen(&self) {
+        tracing::info!("SIGUSR1 received: forwarded to nats-server (log file reopen)");
+        if let Err(e) = kill(self.pid, Signal::SIGUSR1) {
+            tracing::warn!("cannot forward SIGUSR1 to nats-server: {e}");
+        }
+    }
+
+    /// Lame duck mode (SIGUSR2), then a kill if nats-server is still running after
+    /// `lame_duck` and [`STOP_MARGIN`].
+    pub async fn stop(&mut self, signal_name: &str, lame_duck: Duration) {
+        let wait = lame_duck.saturating_add(STOP_MARGIN);
+        tracing::info!(
+            "{signal_name} received: nats-server enters lame duck mode (waiting up to {}s)",
+            wait.as_secs()
+        );
+        if let Err(e) = kill(self.pid, Signal::SIGUSR2) {
+            tracing::warn!("cannot signal lame duck mode to nats-server: {e}");
+        }
+        let started = Instant::now();
+        match tokio::time::timeout(wait, self.process.wait()).await {
+            Ok(Ok(status)) => tracing::info!(
+                "nats-server stopped after {:.1}s: {status}",
+                started.elapsed().as_secs_f64()
+            ),
+            Ok(Err(e)) => tracing::warn!("lost track of nats-server while stopping: {e}"),
+            Err(_) => {
+                tracing::warn!(
+                    "nats-server still running after {}s: killing it",
+                    wait.as_secs()
+                );
+                if let Err(e) = self.process.kill().await {
+                    tracing::error!("cannot kill nats-server: {e}");
+                }
+            }
+        }
+        self.drain_logs().await;
+    }
+
+    /// Lets the last lines (often the reason for an exit) reach the log.
+    pub async fn drain_logs(&mut self) {
+        for task in self.log_tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+    }
 }

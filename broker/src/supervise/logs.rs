@@ -1,6 +1,9 @@
 //! nats-server's log lines ("[1234] [INF] message", optionally with a timestamp) re-emitted as
 //! `tracing` events at the matching level, so they reach the journal with a priority.
 
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::task::JoinHandle;
+
 /// nats-server's own log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerLevel {
@@ -105,6 +108,36 @@ pub fn emit(server: &str, raw: &str) {
             tracing::error!(target: "nats_server", server, nats_level = original, "{message}")
         }
     }
+}
+
+/// Re-emits nats-server's standard error and output, each from a task of its own.
+pub fn forward_output(child: &mut tokio::process::Child, server: &str) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(stderr) = child.stderr.take() {
+        tasks.push(forward_lines(stderr, server.to_owned()));
+    }
+    if let Some(stdout) = child.stdout.take() {
+        tasks.push(forward_lines(stdout, server.to_owned()));
+    }
+    tasks
+}
+
+/// Re-emits every line of one of nats-server's output streams until it closes.
+fn forward_lines(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    server: String,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => emit(&server, &String::from_utf8_lossy(&buf)),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

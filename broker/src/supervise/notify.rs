@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use crate::monitor::printable_capped;
+use pier_monitor::printable_capped;
 
 /// STATUS= text carries what the monitoring port and a pier.toml said: escaped, since a newline
 /// would start another notify field (READY=1, MAINPID=...), and capped well below systemd's

@@ -7,7 +7,7 @@ use pier_config::model::CpuPlacement;
 use pier_config::CpuSet;
 
 /// `None` means "not pinned": the process keeps the affinity it inherited.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Placement {
     pub server: Option<CpuSet>,
     pub supervisor: Option<CpuSet>,

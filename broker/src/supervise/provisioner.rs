@@ -2,23 +2,22 @@
 //! streams and consumers are reconciled. Every node does this; reconcile is idempotent and
 //! tolerant of the others doing it at the same time (see docs/jetstream.md).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use pier_config::Config;
 
-use super::Shared;
-use crate::monitor::Monitor;
+use super::state::{Provisioning, StatePublisher};
 use crate::provision::{self, connect, Options};
 use crate::render::SecretFiles;
+use pier_monitor::Monitor;
 
 /// How often the meta leader is looked for while the cluster forms.
 const LEADER_POLL: Duration = Duration::from_secs(1);
 
 /// Waits for a meta leader, then reconciles; the result is logged and shown in STATUS.
-pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, shared: Arc<Shared>) {
+pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, state: StatePublisher) {
     // A reload may have removed every stream: STATUS= then no longer speaks of provisioning.
-    shared.set_last_provision(None);
+    state.update(|s| s.provisioning = None);
     if config.streams.is_empty() {
         return;
     }
@@ -42,20 +41,20 @@ pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, share
         }
         if !waiting_logged {
             tracing::info!("provisioning waits for the JetStream meta leader");
-            shared.set_last_provision(Some("provisioning waits for a meta leader".into()));
+            state.update(|s| s.provisioning = Some(Provisioning::WaitingForLeader));
             waiting_logged = true;
         }
         tokio::time::sleep(LEADER_POLL).await;
     }
 
-    let text = match reconcile(&config).await {
+    let provisioning = match reconcile(&config).await {
         Ok(outcome) if outcome.refused() => {
             let s = outcome.summary;
             tracing::error!(
                 "provisioning refused {} change(s) that lose data or cannot be made in place; nothing applied. The supervisor never applies those: check with `pier-broker provision --dry-run`, then run `pier-broker provision` once",
                 s.drift
             );
-            format!("provisioning REFUSED ({} drift)", s.drift)
+            Provisioning::Refused(s)
         }
         Ok(outcome) => {
             let s = outcome.summary;
@@ -67,19 +66,16 @@ pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, share
                 s.unchanged,
                 s.delete
             );
-            format!(
-                "provisioned ({} created, {} updated, {} unchanged)",
-                s.create + s.recreate,
-                s.update,
-                s.unchanged
-            )
+            Provisioning::Provisioned(s)
         }
         Err(e) => {
             tracing::error!("provisioning failed: {e}");
-            format!("provisioning FAILED: {e}")
+            Provisioning::Failed {
+                error: e.to_string(),
+            }
         }
     };
-    shared.set_last_provision(Some(text));
+    state.update(|s| s.provisioning = Some(provisioning));
 }
 
 async fn reconcile(config: &Config) -> anyhow::Result<provision::Outcome> {

@@ -6,19 +6,22 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use pier_config::Config;
 use tokio::time::Instant;
 
+use super::health::look_at_cluster;
 use super::notify::Notifier;
 use super::runtime_file::{self, CONF_NAME};
-use super::{load, now_text, status_text, Loaded, Shared};
-use crate::monitor::Monitor;
+use super::state::{expected_peers, LastReload, Phase, StatePublisher};
+use super::status_text::summary_line;
+use super::{load, Loaded};
 use crate::render::{render, SecretFiles};
 use pier_config::load::{ServerChoice, VersionSource};
+use pier_monitor::Monitor;
 
 /// How long reading, validating and rendering pier.toml may take.
 const PREPARE_WAIT: Duration = Duration::from_secs(15);
@@ -34,7 +37,7 @@ pub(super) struct Reload {
     pub monitor: Monitor,
     pub pid: Pid,
     pub notifier: Notifier,
-    pub shared: Arc<Shared>,
+    pub state: StatePublisher,
     /// Set while a blocking read of pier.toml runs: one stuck read (a FIFO) must not be joined
     /// by another at every SIGHUP until the blocking pool is full.
     pub reading: Arc<AtomicBool>,
@@ -44,24 +47,30 @@ impl Reload {
     /// Applies pier.toml and reports the result (RELOADING=1, then READY=1 with STATUS=);
     /// returns the configuration nats-server now runs when it changed.
     pub(super) async fn run(self) -> Option<Config> {
-        self.shared.pause(true);
+        self.state.update(|s| s.phase = Phase::Reloading);
         self.notifier.reloading();
         tracing::info!("SIGHUP received: reloading {}", self.config_path.display());
-        let (text, applied) = match self.apply().await {
+        let (error, applied) = match self.apply().await {
             Ok(config) => {
                 tracing::info!("reload applied");
-                (format!("last reload ok at {}", now_text()), Some(config))
+                (None, Some(config))
             }
             Err(e) => {
                 tracing::error!("reload refused, nats-server keeps its configuration: {e}");
-                (format!("last reload FAILED at {}: {e}", now_text()), None)
+                (Some(e), None)
             }
         };
-        self.shared.set_last_reload(text);
-        self.shared.pause(false);
+        let at = SystemTime::now();
+        self.state.update(|s| {
+            s.last_reload = Some(LastReload { at, error });
+            // A stop that came meanwhile keeps STATUS=.
+            if s.phase == Phase::Reloading {
+                s.phase = Phase::Running;
+            }
+        });
         // The whole status line, reload result included, not the result alone.
-        let status = status_text(&self.monitor, &self.shared).await;
-        self.notifier.ready(&status);
+        look_at_cluster(&self.monitor, &self.state).await;
+        self.notifier.ready(&self.state.read(summary_line));
         applied
     }
 
@@ -98,7 +107,8 @@ impl Reload {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let now = self.config_load_time().await;
             if now.is_some_and(|now| now != before) {
-                self.shared.set_expected_peers(&loaded.config);
+                let peers = expected_peers(&loaded.config);
+                self.state.update(|s| s.expected_peers = peers);
                 return Ok(loaded.config);
             }
         }

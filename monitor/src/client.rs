@@ -123,6 +123,21 @@ impl Monitor {
         })
     }
 
+    /// The answer at `path` as plain JSON, for what pier's model does not read (a field of
+    /// `/varz`, `/connz` in a test): time-limited, size-capped and refused when not HTTP 200,
+    /// but not vouched for, since no field is known to be there.
+    pub fn json(&self, path: &str) -> Result<serde_json::Value, MonitorError> {
+        let (url, status, value) = self.get(path)?;
+        if status != 200 {
+            return Err(MonitorError::Status {
+                url,
+                status,
+                body: printable_capped(&value.to_string(), QUOTED),
+            });
+        }
+        Ok(value)
+    }
+
     fn health(&self, path: &str) -> Result<Health, MonitorError> {
         let (status, mut health): (u16, Health) = self.fetch(path)?;
         health.http_status = status;
@@ -131,6 +146,20 @@ impl Monitor {
 
     /// GETs `path` and reads the answer as `T`, refusing one nats-server would not give.
     fn fetch<T: DeserializeOwned + Answer>(&self, path: &str) -> Result<(u16, T), MonitorError> {
+        let (url, status, value) = self.get(path)?;
+        let answer: T = serde_json::from_value(value).map_err(|source| MonitorError::Json {
+            url: url.clone(),
+            source,
+        })?;
+        answer
+            .vouch()
+            .map_err(|reason| MonitorError::NotNatsServer { url, reason })?;
+        Ok((status, answer))
+    }
+
+    /// GETs `path`: (its URL, the HTTP status, the body as JSON). A redirect, a body beyond
+    /// [`MAX_BODY`] or one that is not JSON is an error.
+    fn get(&self, path: &str) -> Result<(String, u16, serde_json::Value), MonitorError> {
         let url = format!("{}{path}", self.base);
         let request_error = |e| MonitorError::Request {
             url: url.clone(),
@@ -169,13 +198,6 @@ impl Monitor {
             }
             Err(source) => return Err(MonitorError::Json { url, source }),
         };
-        let answer: T = serde_json::from_value(value).map_err(|source| MonitorError::Json {
-            url: url.clone(),
-            source,
-        })?;
-        answer
-            .vouch()
-            .map_err(|reason| MonitorError::NotNatsServer { url, reason })?;
-        Ok((status, answer))
+        Ok((url, status, value))
     }
 }

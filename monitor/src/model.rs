@@ -207,10 +207,7 @@ mod tests {
     use super::*;
 
     fn captured<T: serde::de::DeserializeOwned>(name: &str) -> T {
-        let path = format!(
-            "{}/src/monitor/testdata/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/src/testdata/{name}.json", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

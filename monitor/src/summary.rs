@@ -1,5 +1,5 @@
-//! From captured monitoring answers to what an operator (or STATUS=) needs: pure, so it is tested
-//! on captured JSON.
+//! From captured monitoring answers to what an operator (`status`, STATUS=, metrics) needs: pure,
+//! so it is tested on captured JSON.
 
 use std::collections::BTreeSet;
 
@@ -203,23 +203,6 @@ impl NodeView {
             || self.jetstream.meta_leader.is_some();
         self.routes.all_routed && leader
     }
-
-    /// One line for systemd's STATUS=.
-    pub fn status_line(&self) -> String {
-        let peers = self.routes.expected.len();
-        let routed = self.routes.routed.len().min(peers);
-        let leader = match &self.jetstream.meta_leader {
-            Some(leader) => format!("meta leader {leader}"),
-            None if self.jetstream.enabled && peers > 0 => "no meta leader".to_owned(),
-            None if self.jetstream.enabled => "JetStream standalone".to_owned(),
-            None => "JetStream off".to_owned(),
-        };
-        let streams = self.jetstream.streams;
-        format!(
-            "routes {routed}/{peers}, {leader}, {streams} stream{}",
-            if streams == 1 { "" } else { "s" }
-        )
-    }
 }
 
 #[cfg(test)]
@@ -255,7 +238,6 @@ mod tests {
         assert_eq!(view.routes.routed, ["n1", "n2"]);
         assert!(view.routes.missing.is_empty());
         assert!(view.cluster_formed(true));
-        assert_eq!(view.status_line(), "routes 2/2, meta leader n1, 1 stream");
         let stream = &view.streams[0];
         assert_eq!(
             (stream.leader.as_deref(), stream.replicas, stream.messages),
@@ -277,7 +259,6 @@ mod tests {
         let view = summarize(&snapshot(routez, no_leader), &["n1".into(), "n2".into()]);
         assert!(!view.cluster_formed(true));
         assert!(view.cluster_formed(false));
-        assert_eq!(view.status_line(), "routes 2/2, no meta leader, 0 streams");
     }
 
     #[test]
@@ -289,7 +270,6 @@ mod tests {
         let routez = r#"{"num_routes":1,"routes":[{"rid":8,"remote_id":"NB"}]}"#;
         let view = summarize(&snapshot(routez, JSZ), &["n1".into(), "n2".into()]);
         assert!(!view.routes.all_routed);
-        assert_eq!(view.status_line(), "routes 1/2, meta leader n1, 1 stream");
     }
 
     /// Answers captured from a live three-node cluster (node n1) with stream LOGS (R3), five
@@ -297,7 +277,7 @@ mod tests {
     fn captured(version: &str) -> Snapshot {
         let read = |name: &str| -> serde_json::Value {
             let path = format!(
-                "{}/src/monitor/testdata/{name}.{version}.json",
+                "{}/src/testdata/{name}.{version}.json",
                 env!("CARGO_MANIFEST_DIR")
             );
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -332,7 +312,6 @@ mod tests {
         assert_eq!(logs.leader.as_deref(), Some("n1"));
         assert_eq!(logs.consumers[0].name, "pull-worker");
         assert!(view.cluster_formed(true));
-        assert_eq!(view.status_line(), "routes 2/2, meta leader n2, 1 stream");
     }
 
     #[test]
