@@ -211,3 +211,28 @@ fn ansible_commands_run_as_written() {
         bare.join("\n")
     );
 }
+
+/// README's install step names the packages packaging/build writes for this version, where it
+/// writes them (`target/packages/`, not the clone's top, where `apt install ./...` looked).
+#[test]
+fn the_readme_installs_the_packages_packaging_build_writes() {
+    let build = std::fs::read_to_string(repo().join("packaging/build")).unwrap();
+    assert!(
+        build.lines().any(|l| l == "out=$target_dir/packages"),
+        "packaging/build no longer writes to <target>/packages"
+    );
+    // Wrapped lines read as one: whitespace collapsed.
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let version = env!("CARGO_PKG_VERSION");
+    for expected in [
+        format!("apt install ./pier_{version}-1_amd64.deb"),
+        format!("dnf install ./pier-{version}-1.x86_64.rpm"),
+        "copied there from `target/packages/`".to_owned(),
+    ] {
+        assert!(
+            readme.contains(&expected),
+            "README.md does not say {expected:?}"
+        );
+    }
+}
