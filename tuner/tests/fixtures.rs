@@ -40,6 +40,12 @@ fn tuned_host_passes() {
             ("routes.peer.nats-node-3", "skip"),
         ],
     );
+    assert!(
+        run.stdout()
+            .contains("held by pier's nats-server (pid 1234)"),
+        "{}",
+        run.context()
+    );
     let json = run.json();
     assert_eq!(json["format"], 1);
     assert_eq!(json["summary"]["fail"], 0);
@@ -67,7 +73,17 @@ fn seed_host_has_isolated_cores_and_an_unpinned_server() {
             ("cpu.isolcpus", "pass"),
             ("pinning.threads", "fail"),
             ("durability.sync_replicas", "warn"),
+            // Its nats-server, started without pier, holds the ports pier's would listen on.
+            ("routes.listen.client", "fail"),
+            ("routes.listen.monitor", "fail"),
+            ("routes.listen.cluster", "fail"),
         ],
+    );
+    assert!(
+        run.stdout()
+            .contains("held by nats-server (pid 1234), which pier-broker did not start"),
+        "{}",
+        run.context()
     );
     let json = run.json();
     let pinning = json["checks"]
