@@ -590,13 +590,7 @@ fn every_emitted_check_id_is_declared_and_documented() {
     common::copy_tree(&fixture("tuned"), dir.path());
     std::fs::remove_file(dir.path().join("sys/devices/system/cpu/online")).unwrap();
     // A single node without a cluster: routes.peers reports that.
-    let config = std::fs::read_to_string(dir.path().join("pier.toml")).unwrap();
-    let no_cluster = format!(
-        "[node]\nname = \"nats-node-1\"\n\n{}",
-        &config[config.find("[jetstream]").unwrap()..]
-    )
-    .replace("replicas = 3", "replicas = 1");
-    std::fs::write(dir.path().join("pier.toml"), no_cluster).unwrap();
+    without_cluster(dir.path());
     let run = common::check_root(dir.path(), &[]);
     for check in run.json()["checks"].as_array().unwrap() {
         let id = check["id"].as_str().unwrap();
@@ -737,7 +731,8 @@ fn open_files_are_judged_on_piers_own_nats_server() {
     );
 }
 
-/// A pier.toml without a cluster, so that a run without --offline opens no connection.
+/// Makes the tree's pier.toml a single node without a cluster: routes.peers then says so, and a
+/// run without --offline opens no connection.
 fn without_cluster(root: &std::path::Path) {
     let config = std::fs::read_to_string(root.join("pier.toml")).unwrap();
     let single = format!(
