@@ -126,7 +126,10 @@ fn notify_sequence_reload_and_lame_duck_stop() {
         .wait_for("READY=1", Duration::from_secs(20))
         .expect("READY=1 after a reload nats-server refused");
     let status = field(&ready, "STATUS").unwrap_or_default();
-    assert!(status.contains("did not load"), "{status}");
+    assert!(
+        status.contains("did not load") && status.contains("systemctl restart pier-broker"),
+        "a refusal nats-server gives says a restart applies it: {status}"
+    );
     assert_eq!(
         std::fs::read_to_string(node.runtime_conf()).unwrap(),
         before

@@ -495,8 +495,34 @@ fn make_certs_makes_node_certificates_and_keeps_keys_private() {
     assert_eq!(names.len(), 4, "left behind: {names:?}");
 }
 
+/// The modes docs/security.md's `install` lines give the files in /etc/pier/tls/, by file name.
+fn documented_modes(doc: &str) -> Vec<(String, u32)> {
+    let mut modes = Vec::new();
+    for line in doc.lines().filter(|l| l.starts_with("install -o pier")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.contains(&"-d") {
+            continue;
+        }
+        let at = words
+            .iter()
+            .position(|w| *w == "-m")
+            .expect("install -m MODE")
+            + 1;
+        let mode = u32::from_str_radix(words[at], 8).unwrap();
+        let (dest, sources) = words[at + 1..].split_last().unwrap();
+        let names: Vec<&str> = match dest.strip_suffix('/') {
+            Some(_) => sources.to_vec(),
+            None => vec![dest.rsplit('/').next().unwrap()],
+        };
+        modes.extend(names.into_iter().map(|n| (n.to_owned(), mode)));
+    }
+    modes
+}
+
 /// docs/security.md's pier.toml sections, added to the hk example with the files where the
-/// page puts them (here in a temporary directory), make a valid configuration.
+/// page puts them (here in a temporary directory) and the modes its `install` lines give them,
+/// make a configuration that validates without a warning: the page's rule for secret files is
+/// the one validate applies.
 #[test]
 fn the_documented_sections_validate_with_the_hk_example() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -511,9 +537,17 @@ fn the_documented_sections_validate_with_the_hk_example() {
     let pki = Pki::new();
     pki.node("node");
     for (file, secret) in [("route.pass", ROUTE_PASSWORD), ("app.pass", APP_PASSWORD)] {
-        let path = pki.dir.path().join(file);
-        std::fs::write(&path, secret).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(pki.dir.path().join(file), secret).unwrap();
+    }
+    let modes = documented_modes(&doc);
+    for named in block.split('"').filter(|w| w.starts_with("/etc/pier/tls/")) {
+        let name = &named["/etc/pier/tls/".len()..];
+        let (_, mode) = modes
+            .iter()
+            .find(|(file, _)| file == name)
+            .unwrap_or_else(|| panic!("docs/security.md installs no {name}: {modes:?}"));
+        let path = pki.dir.path().join(name);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode)).unwrap();
     }
     let tls_dir = format!("{}/", pki.dir.path().display());
     let hk = std::fs::read_to_string(repo.join("docs/examples/hk/nats-node-1.toml")).unwrap();

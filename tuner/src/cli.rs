@@ -33,20 +33,24 @@ pub enum Command {
     /// limits, JetStream storage, durability, memory, clock, routes.
     ///
     /// Exit status: 0 nothing failed, 1 something failed or errored (or warned, with
-    /// --deny-warnings), 2 could not run (configuration unreadable or invalid).
+    /// --deny-warnings) or pier.toml is invalid (nothing checked), 2 could not run (pier.toml
+    /// unreadable, no proc directory under --root).
     Check(CheckArgs),
     /// Apply the settings that are safe at run time: performance governor on the nats-server
     /// cores, THP madvise, sysctls (drop-in /etc/sysctl.d/60-pier.conf and /proc/sys), IRQ
     /// affinity off the nats-server cores, irqbalance banned cores. Originals are saved once to
     /// /var/lib/pier/tuner/originals.json.
     ///
-    /// Exit status: 0 applied (or nothing to do), 1 some changes failed, 2 could not run.
+    /// Exit status: 0 applied (or nothing to do), 1 some changes failed or pier.toml is invalid
+    /// (nothing applied), 2 could not run (pier.toml unreadable, a host file missing or
+    /// unparseable).
     Apply(ApplyArgs),
     /// Print the kernel command line isolating the nats-server cores, and how to install it on
     /// Debian (grub drop-in) and RHEL (grubby). Never reboots.
     ///
     /// Exit status: 0 printed, 1 no cores to isolate (cpus = "auto" with nothing isolated, or
-    /// "all"), 2 could not run.
+    /// "all") or pier.toml is invalid (nothing printed), 2 could not run (pier.toml unreadable,
+    /// a host file missing or unparseable).
     BootArgs(BootArgsArgs),
     /// Confine every thread of a running process to a CPU list (sched_setaffinity per thread,
     /// re-walking until no new thread appears).
@@ -75,7 +79,8 @@ pub struct CheckArgs {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
-    /// Skip every check that opens a network connection (reported as skip).
+    /// Skip every check that needs the network (reported as skip, with the reason): the routes to
+    /// the peers, which connect to them, and the clock, which is synchronised over it.
     #[arg(long)]
     pub offline: bool,
     /// The nats-server version to judge against (default: ask the running or configured binary,
@@ -122,9 +127,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Loads pier.toml with the loader `pier-broker` uses, so both reach the same verdict. The
-/// nats-server version it is judged against: the given one, else that of the running server's
-/// binary, else the configured one's — on the live host only: a captured tree's binaries are not
-/// on this machine, so there the version-dependent rules are not judged.
+/// nats-server version it is judged against: the given one, else that of pier's running
+/// nats-server's binary, else the configured one's — on the live host only: a captured tree's
+/// binaries are not on this machine, so there the version-dependent rules are not judged.
 fn load(
     args: &ConfigArgs,
     given: Option<ServerVersion>,
@@ -150,13 +155,14 @@ fn load(
     Ok((config, version))
 }
 
-/// The executables of the nats-servers running on the live host.
+/// The executables of pier's nats-servers running on the live host, the unit's first: another
+/// program's nats-server is no evidence of the version pier runs.
 fn running_servers(host: &Host) -> Vec<PathBuf> {
-    facts::process::processes(host)
+    let processes = facts::process::processes(host).unwrap_or_default();
+    facts::process::pier_servers(host, &processes)
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| p.status.name == "nats-server")
-        .map(|p| PathBuf::from(format!("/proc/{}/exe", p.pid)))
+        .map(|s| PathBuf::from(format!("/proc/{}/exe", s.pid)))
         .collect()
 }
 

@@ -32,12 +32,19 @@ fn tuned_host_passes() {
             ("storage.noatime", "pass"),
             ("storage.own_mount", "pass"),
             ("storage.free_space", "skip"),
-            ("clock.sync", "pass"),
+            // --offline: synchronisation needs the network (clock_sync_* below judge it).
+            ("clock.sync", "skip"),
             ("routes.listen.client", "pass"),
             ("routes.listen.cluster", "pass"),
             ("routes.peer.nats-node-2", "skip"),
             ("routes.peer.nats-node-3", "skip"),
         ],
+    );
+    assert!(
+        run.stdout()
+            .contains("held by pier's nats-server (pid 1234)"),
+        "{}",
+        run.context()
     );
     let json = run.json();
     assert_eq!(json["format"], 1);
@@ -66,7 +73,17 @@ fn seed_host_has_isolated_cores_and_an_unpinned_server() {
             ("cpu.isolcpus", "pass"),
             ("pinning.threads", "fail"),
             ("durability.sync_replicas", "warn"),
+            // Its nats-server, started without pier, holds the ports pier's would listen on.
+            ("routes.listen.client", "fail"),
+            ("routes.listen.monitor", "fail"),
+            ("routes.listen.cluster", "fail"),
         ],
+    );
+    assert!(
+        run.stdout()
+            .contains("held by nats-server (pid 1234), which pier-broker did not start"),
+        "{}",
+        run.context()
     );
     let json = run.json();
     let pinning = json["checks"]
@@ -573,13 +590,7 @@ fn every_emitted_check_id_is_declared_and_documented() {
     common::copy_tree(&fixture("tuned"), dir.path());
     std::fs::remove_file(dir.path().join("sys/devices/system/cpu/online")).unwrap();
     // A single node without a cluster: routes.peers reports that.
-    let config = std::fs::read_to_string(dir.path().join("pier.toml")).unwrap();
-    let no_cluster = format!(
-        "[node]\nname = \"nats-node-1\"\n\n{}",
-        &config[config.find("[jetstream]").unwrap()..]
-    )
-    .replace("replicas = 3", "replicas = 1");
-    std::fs::write(dir.path().join("pier.toml"), no_cluster).unwrap();
+    without_cluster(dir.path());
     let run = common::check_root(dir.path(), &[]);
     for check in run.json()["checks"].as_array().unwrap() {
         let id = check["id"].as_str().unwrap();
@@ -621,4 +632,154 @@ fn a_64_cpu_mask_irqbalance_cannot_parse_bans_nothing() {
             && observed.contains("bans nothing"),
         "{observed}"
     );
+}
+
+/// One check of a run, by id.
+fn check_of(run: &common::Run, id: &str) -> serde_json::Value {
+    run.json()["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no check {id}\n{}", run.context()))
+}
+
+/// Writes a process into a captured tree: its status (name, parent, cores) and open-files limit.
+fn put_process(root: &std::path::Path, pid: u32, name: &str, ppid: u32, nofile: u64) {
+    let dir = root.join(format!("proc/{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("status"),
+        format!("Name:\t{name}\nPid:\t{pid}\nPPid:\t{ppid}\nVmSize:\t 1000 kB\nCpus_allowed_list:\t0-1\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("limits"),
+        format!("Limit                     Soft Limit           Hard Limit           Units\nMax open files            {nofile}              {nofile}              files\n"),
+    )
+    .unwrap();
+}
+
+/// `limits.nofile` judges pier's own nats-server, the child of pier-broker (the unit's first),
+/// never another program's that happens to be called nats-server; and says which it judged, or
+/// that pier's is not running.
+#[test]
+fn open_files_are_judged_on_piers_own_nats_server() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    // Another program's nats-server, listed before pier's, with a limit far too low for pier.
+    put_process(root, 900, "nats-server", 1, 1024);
+    let run = common::check_root(root, &[]);
+    let nofile = check_of(&run, "limits.nofile");
+    assert_eq!(nofile["status"], "pass", "{nofile}");
+    let observed = nofile["observed"].as_str().unwrap();
+    assert!(
+        observed.contains("1048576 for pier's nats-server (pid 1234, started by pier-broker pid 1200 of pier-broker.service)"),
+        "{observed}"
+    );
+
+    // pier's own nats-server, under the unit, with that low limit: judged, and it fails.
+    put_process(root, 1234, "nats-server", 1200, 1024);
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "limits.nofile"), "fail", "{}", run.context());
+
+    // A second supervisor started by hand (a local cluster beside the unit): the unit's is
+    // still the one judged.
+    put_process(root, 1300, "pier-broker", 1, 1024);
+    put_process(root, 1301, "nats-server", 1300, 1_048_576);
+    let run = common::check_root(root, &[]);
+    let observed = check_of(&run, "limits.nofile")["observed"].to_string();
+    assert!(observed.contains("pid 1234"), "{observed}");
+
+    // Outside the unit, two supervisors' nats-servers cannot be told apart: skipped, saying so.
+    std::fs::remove_file(root.join("proc/1200/cgroup")).unwrap();
+    let run = common::check_root(root, &[]);
+    let nofile = check_of(&run, "limits.nofile");
+    assert_eq!(nofile["status"], "skip", "{nofile}");
+    assert!(
+        nofile["observed"]
+            .as_str()
+            .unwrap()
+            .contains("2 nats-servers run under pier-broker (pids 1234, 1301)"),
+        "{nofile}"
+    );
+
+    // One supervisor started by hand, none under the unit: its nats-server is pier's.
+    std::fs::remove_dir_all(root.join("proc/1300")).unwrap();
+    std::fs::remove_dir_all(root.join("proc/1301")).unwrap();
+    let run = common::check_root(root, &[]);
+    assert_eq!(status(&run, "limits.nofile"), "fail", "{}", run.context());
+    let observed = check_of(&run, "limits.nofile")["observed"].to_string();
+    assert!(
+        observed.contains("started by pier-broker pid 1200)"),
+        "{observed}"
+    );
+
+    // No pier-broker: pier's nats-server is not running, whatever else is; the others are named
+    // and the unit's limit is judged against the kernel's instead.
+    std::fs::remove_dir_all(root.join("proc/1200")).unwrap();
+    let run = common::check_root(root, &[]);
+    let nofile = check_of(&run, "limits.nofile");
+    assert_eq!(nofile["status"], "pass", "{nofile}");
+    let observed = nofile["observed"].as_str().unwrap();
+    assert!(
+        observed.starts_with(
+            "pier's nats-server not running (nats-server pid 900, 1234 runs, but not under pier-broker: not judged); fs.nr_open"
+        ),
+        "{observed}"
+    );
+}
+
+/// Makes the tree's pier.toml a single node without a cluster: routes.peers then says so, and a
+/// run without --offline opens no connection.
+fn without_cluster(root: &std::path::Path) {
+    let config = std::fs::read_to_string(root.join("pier.toml")).unwrap();
+    let single = format!(
+        "[node]\nname = \"nats-node-1\"\n\n{}",
+        &config[config.find("[jetstream]").unwrap()..]
+    )
+    .replace("replicas = 3", "replicas = 1");
+    std::fs::write(root.join("pier.toml"), single).unwrap();
+}
+
+/// The clock is synchronised over the network: `--offline` skips its check and says why;
+/// without it, the evidence in the tree decides.
+#[test]
+fn offline_skips_the_clock_check() {
+    let dir = tuned_copy();
+    let root = dir.path();
+    without_cluster(root);
+    let config = root.join("pier.toml");
+    let online = |root: &std::path::Path| {
+        tuner([
+            "check".as_ref(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            "--root".as_ref(),
+            root.as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ])
+    };
+    let run = online(root);
+    let clock = check_of(&run, "clock.sync");
+    assert_eq!(clock["status"], "pass", "{clock}");
+    assert!(
+        clock["observed"].as_str().unwrap().contains("chronyd"),
+        "{clock}"
+    );
+
+    let run = common::check_root(root, &[]);
+    let clock = check_of(&run, "clock.sync");
+    assert_eq!(clock["status"], "skip", "{clock}");
+    assert_eq!(
+        clock["observed"], "--offline: clock synchronisation needs the network (NTP or PTP)",
+        "{clock}"
+    );
+
+    // Without a time daemon the online run warns; offline it still only skips.
+    std::fs::remove_dir_all(root.join("proc/640")).unwrap();
+    assert_eq!(status(&online(root), "clock.sync"), "warn");
+    assert_eq!(status(&common::check_root(root, &[]), "clock.sync"), "skip");
 }

@@ -115,7 +115,7 @@ impl Reload {
         // nats-server refused (its log says why): the live file goes back to what it runs.
         self.restore_runtime_file(&previous);
         Err(format!(
-            "nats-server did not load the new configuration within {}s (see its log above)",
+            "nats-server did not load the new configuration within {}s: it cannot reload a changed node.name, listener or cluster.name (its log says which); a restart applies those: `systemctl restart pier-broker`",
             RELOAD_WAIT.as_secs()
         ))
     }

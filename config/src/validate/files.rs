@@ -1,6 +1,7 @@
 //! The files keys name (`password_file`, TLS `cert_file`, `key_file`, `ca_file`): each must be an
 //! absolute path to a regular, readable, non-empty file. A secret or private key that group or
-//! others can access is a warning, as ssh gives. No diagnostic ever carries a file's content.
+//! others can access is a warning, as ssh gives: the one rule (docs/security.md, "Owners and
+//! modes") is owner `pier`, mode 0600. No diagnostic ever carries a file's content.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -109,9 +110,13 @@ fn check_file(key: &str, path: &Path, kind: Kind, out: &mut Vec<Diagnostic>) {
         out.push(
             Diagnostic::warning(
                 key,
-                format!("{shown} is accessible by group or others (mode {mode:04o})"),
+                format!(
+                    "{shown} is accessible by group or others (mode {mode:04o}): a secret is the pier user's alone"
+                ),
             )
-            .hint(format!("chmod 600 {shown}")),
+            .hint(format!(
+                "chown pier:pier {shown} && chmod 0600 {shown} (docs/security.md, \"Owners and modes\")"
+            )),
         );
     }
 }
@@ -131,4 +136,49 @@ pub(super) fn check_path(key: &str, path: &Path, out: &mut Vec<Diagnostic>) -> b
         return false;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The modes docs/security.md gives pass without a word; a group-readable secret, even
+    /// 0640 root:pier, warns with the fix the page gives.
+    #[test]
+    fn a_secret_is_owner_only_and_a_certificate_may_be_public() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, mode: u32| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "-----BEGIN X-----\nsecret\n").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            path
+        };
+        let judge = |path: &Path, kind: Kind| {
+            let mut out = Vec::new();
+            check_file("k", path, kind, &mut out);
+            out
+        };
+        for (kind, mode) in [
+            (Kind::Secret, 0o600),
+            (Kind::PrivateKey, 0o600),
+            (Kind::Certificate, 0o644),
+        ] {
+            let found = judge(&file(&format!("{mode:o}"), mode), kind);
+            assert!(found.is_empty(), "{mode:04o}: {found:?}");
+        }
+        for kind in [Kind::Secret, Kind::PrivateKey] {
+            let path = file("group", 0o640);
+            let found = judge(&path, kind);
+            assert_eq!(found.len(), 1, "{found:?}");
+            let text = found[0].to_string();
+            assert!(text.contains("mode 0640"), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "chown pier:pier {0} && chmod 0600 {0}",
+                    path.display()
+                )),
+                "{text}"
+            );
+        }
+    }
 }

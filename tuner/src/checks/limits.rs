@@ -64,19 +64,51 @@ fn nofile(ctx: &Context, out: &mut Vec<Check>) {
     let draft = OPEN_FILES
         .draft()
         .expected(format!("≥ {need} (streams × 2 + connections)"));
-    // Whether nats-server runs decides what to read: unknown is an error, not "not running".
-    if let Err(e) = &ctx.processes {
-        out.push(draft.error(e));
-        return;
-    }
-    if let Some(server) = ctx.nats_servers().next() {
+    // Whether pier's nats-server runs decides what to read: unknown is an error, not "not running".
+    let servers = match &ctx.processes {
+        Ok(processes) => process::pier_servers(ctx.host, processes),
+        Err(e) => {
+            out.push(draft.error(e));
+            return;
+        }
+    };
+    let servers = match servers {
+        Ok(servers) => servers,
+        Err(e) => {
+            out.push(draft.error(&e));
+            return;
+        }
+    };
+    // The unit's own, else the one pier-broker started by hand; several by hand (a local
+    // cluster on one machine) cannot be told apart from here.
+    let server = match servers[..] {
+        [] => None,
+        [one, ..] if one.in_unit || servers.len() == 1 => Some(one),
+        _ => {
+            let pids: Vec<String> = servers.iter().map(|s| s.pid.to_string()).collect();
+            out.push(draft.skip(format!(
+                "{} nats-servers run under pier-broker (pids {}), none under {}: which is this node's is unknown; check each one's /proc/PID/limits",
+                servers.len(),
+                pids.join(", "),
+                process::UNIT
+            )));
+            return;
+        }
+    };
+    if let Some(server) = server {
         let path = format!("/proc/{}/limits", server.pid);
         out.push(match ctx.host.parse(&path, process::open_files_limit) {
             Err(e) => draft.error(&e),
             Ok((soft, _)) => {
                 let draft = draft.observed(format!(
-                    "{soft} for the running nats-server (pid {})",
-                    server.pid
+                    "{soft} for pier's nats-server (pid {}, started by pier-broker pid {}{})",
+                    server.pid,
+                    server.supervisor,
+                    if server.in_unit {
+                        format!(" of {}", process::UNIT)
+                    } else {
+                        String::new()
+                    }
                 ));
                 if soft >= need {
                     draft.pass()
@@ -90,6 +122,15 @@ fn nofile(ctx: &Context, out: &mut Vec<Check>) {
         return;
     }
     // Not running: can the unit's LimitNOFILE take effect, and does the system allow that many?
+    // Another program's nats-server says nothing about pier's: it is named, not judged.
+    let others: Vec<String> = ctx.nats_servers().map(|p| p.pid.to_string()).collect();
+    let others = match others.len() {
+        0 => String::new(),
+        _ => format!(
+            " (nats-server pid {} runs, but not under pier-broker: not judged)",
+            others.join(", ")
+        ),
+    };
     let read = |path: &str| ctx.host.parse(path, facts::integer);
     let (nr_open, file_max) = match (read("/proc/sys/fs/nr_open"), read("/proc/sys/fs/file-max")) {
         (Ok(a), Ok(b)) => (a, b),
@@ -99,7 +140,7 @@ fn nofile(ctx: &Context, out: &mut Vec<Check>) {
         }
     };
     let draft = draft.observed(format!(
-        "nats-server not running; fs.nr_open {nr_open}, fs.file-max {file_max}"
+        "pier's nats-server not running{others}; fs.nr_open {nr_open}, fs.file-max {file_max}"
     ));
     out.push(if nr_open < need {
         draft.fail(format!("raise fs.nr_open to {NOFILE}: `pier-tuner apply`"))

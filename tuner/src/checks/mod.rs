@@ -229,7 +229,7 @@ impl Draft {
 pub struct Context<'a> {
     pub config: &'a Config,
     pub host: &'a Host,
-    /// Skip every check that opens a connection.
+    /// Skip every check that needs the network: the peers' routes, the clock.
     pub offline: bool,
     /// The nats-server version, when known (asked on the live host, or given on the command line).
     pub server_version: Option<ServerVersion>,

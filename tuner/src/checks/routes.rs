@@ -9,7 +9,7 @@ use pier_config::model::Peer;
 use serde::Deserialize;
 
 use super::{Category, Check, Context, Spec};
-use crate::facts::sockets;
+use crate::facts::{process, sockets};
 
 const CAT: Category = Category::Routes;
 
@@ -20,7 +20,7 @@ const PEER: Spec = Spec::family("routes.peer", CAT, "route to a peer");
 const LISTEN: Spec = Spec::family(
     "routes.listen",
     CAT,
-    "a listen port free or held by nats-server",
+    "a listen port free or held by pier's nats-server",
 );
 pub const SPECS: &[Spec] = &[LISTEN, PEERS, PEER];
 
@@ -177,17 +177,23 @@ fn local_ports(ctx: &Context, out: &mut Vec<Check>) {
         ports.push(("cluster", node.cluster_listen.port()));
     }
     let listeners = sockets::read_listeners(ctx.host);
+    // A port another program's nats-server holds is one pier's cannot bind.
+    let pier_servers = match &ctx.processes {
+        Ok(processes) => process::pier_servers(ctx.host, processes),
+        // Reported below as the process list's error.
+        Err(_) => Ok(Vec::new()),
+    };
     for (what, port) in ports {
         let draft = LISTEN
             .member(
                 what,
-                format!("{what} port {port} free or held by nats-server"),
+                format!("{what} port {port} free or held by pier's nats-server"),
             )
-            .expected("free, or listened on by nats-server");
-        let listeners = match (&listeners, &ctx.processes) {
-            (Ok(l), Ok(_)) => l,
+            .expected("free, or listened on by pier's nats-server");
+        let (listeners, pier_servers) = match (&listeners, &ctx.processes, &pier_servers) {
+            (Ok(l), Ok(_), Ok(servers)) => (l, servers),
             // Without the process list a held port's owner is unknown.
-            (Err(e), _) | (_, Err(e)) => {
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 out.push(draft.error(e));
                 continue;
             }
@@ -202,9 +208,16 @@ fn local_ports(ctx: &Context, out: &mut Vec<Check>) {
             continue;
         }
         out.push(match owner(ctx, &inodes) {
-            Some((pid, name)) if name == "nats-server" => draft
-                .observed(format!("held by nats-server (pid {pid})"))
+            Some((pid, _)) if pier_servers.iter().any(|s| s.pid == pid) => draft
+                .observed(format!("held by pier's nats-server (pid {pid})"))
                 .pass(),
+            Some((pid, name)) if name == "nats-server" => draft
+                .observed(format!(
+                    "held by nats-server (pid {pid}), which pier-broker did not start"
+                ))
+                .fail(format!(
+                    "stop that nats-server (pier's cannot listen on the port while it holds it) or choose another {what} port in [node]"
+                )),
             Some((pid, name)) => {
                 draft
                     .observed(format!("held by {name} (pid {pid})"))
