@@ -12,6 +12,7 @@ mod apply;
 pub mod connect;
 pub mod desired;
 pub mod diff;
+mod fields;
 mod observe;
 pub mod plan;
 
