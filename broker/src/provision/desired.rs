@@ -1,4 +1,5 @@
-//! The JetStream configuration a declared stream or consumer asks for, in async-nats' types.
+//! The desired state, beside the actual one (`observe.rs`): the JetStream configuration a declared
+//! stream or consumer asks for, in async-nats' types.
 //!
 //! Only the fields pier.toml sets are written; everything else keeps the value of the base
 //! configuration it is laid over: nats-server's defaults for a new object, the server's current
