@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 
-use crate::account::{Accounting, Acks};
+use crate::acks::{AckVerdict, PublishAcks};
 use crate::clients::Pool;
 use crate::progress::Workload;
 use crate::push::{schedule_for, static_subject};
@@ -120,7 +120,7 @@ async fn measure(
         .collect();
     let mut sent = Vec::new();
     let mut errors = ErrorLog::default();
-    let mut acks = Acks::default();
+    let mut acks = PublishAcks::default();
     let mut published_end_ns = start_ns;
     for handle in handles {
         let outcome = handle.await?;
@@ -149,7 +149,7 @@ async fn measure(
         errors.merge(worker.errors);
     }
     let (ack_pending, num_pending) = settled_state(target, &mut errors).await;
-    let accounting = Accounting::new(&acks, &recorder.seen, recorder.redeliveries, drain_s);
+    let accounting = AckVerdict::new(&acks, &recorder.seen, recorder.redeliveries, drain_s);
     let mut report = WorkloadReport::from_measured(
         Measured {
             kind: "pull",

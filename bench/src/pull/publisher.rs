@@ -14,7 +14,7 @@ use async_nats::jetstream::{self, Context};
 use async_nats::Subject;
 use bytes::Bytes;
 
-use crate::account::Acks;
+use crate::acks::PublishAcks;
 use crate::payload::{PayloadWriter, Stamp};
 use crate::progress::Slot;
 use crate::push::Published;
@@ -77,7 +77,7 @@ struct Resend {
 
 pub(super) struct Publishing {
     pub(super) published: Published,
-    pub(super) acks: Acks,
+    pub(super) acks: PublishAcks,
 }
 
 impl Publisher {
@@ -90,7 +90,7 @@ impl Publisher {
         let mut schedule = self.schedule;
         let mut writer = PayloadWriter::new(self.size);
         let mut errors = ErrorLog::default();
-        let mut acks = Acks::default();
+        let mut acks = PublishAcks::default();
         let mut pending = VecDeque::with_capacity(self.window);
         let mut sequence = 0;
         while let Some(sent_ns) = schedule.next(sequence).await {
@@ -184,7 +184,7 @@ impl Publisher {
         in_flight: InFlight,
         result: Result<PublishAck, PublishError>,
         pending: &mut VecDeque<InFlight>,
-        acks: &mut Acks,
+        acks: &mut PublishAcks,
         errors: &mut ErrorLog,
     ) {
         let error = match result {
