@@ -4,7 +4,7 @@
 //! Only the fields pier.toml sets are written; everything else keeps the value of the base
 //! configuration it is laid over: nats-server's defaults for a new object, the server's current
 //! configuration for an update. That way an update never resets a field pier does not manage.
-//! Which fields those are, and how each is written, is the table in `fields.rs`: the same one
+//! Which fields those are, and how each is written, is the table in `fields/`: the same one
 //! the comparison with the server's configuration (`diff.rs`) reads.
 
 use async_nats::jetstream::{consumer, stream};
@@ -49,7 +49,7 @@ pub fn overlay_consumer(declared: &Consumer, base: &consumer::Config) -> consume
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provision::fields::effective_filters;
+    use crate::provision::fields::consumer::effective_filters;
     use pier_config::Source;
     use std::time::Duration;
 

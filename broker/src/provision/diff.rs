@@ -1,5 +1,5 @@
 //! Field-by-field comparison of a declared stream or consumer with the server's configuration:
-//! each row of the managed fields' table (`fields.rs`) whose value pier.toml sets and the server
+//! each row of the managed fields' table (`fields/`) whose value pier.toml sets and the server
 //! holds otherwise is one difference, saying whether the server can apply it in place and whether
 //! doing so loses data.
 
