@@ -14,7 +14,7 @@
 pub mod cli;
 pub mod demo;
 
-mod account;
+mod acks;
 mod clients;
 mod cpu;
 mod gap;
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use account::Accounting;
+pub use acks::AckVerdict;
 pub use cpu::ClientCpu;
 pub use gap::Gap;
 pub use payload::{Stamp, STAMP_LEN};

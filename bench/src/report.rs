@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use super::account::Accounting;
+use super::acks::AckVerdict;
 use super::cpu::ClientCpu;
 use super::gap::Gap;
 use super::stats::{Check, ErrorLog, Latency, Recorder, Throughput};
@@ -68,7 +68,7 @@ pub struct WorkloadReport {
     /// Pull only: stream and consumer facts; null for push.
     pub pull: Option<PullReport>,
     /// Pull only: acknowledged messages against consumed ones; null for push.
-    pub accounting: Option<Accounting>,
+    pub accounting: Option<AckVerdict>,
     /// Push only: the longest time without a delivery; null for pull.
     pub gap: Option<Gap>,
 }

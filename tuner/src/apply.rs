@@ -223,18 +223,19 @@ struct Originals {
     files: BTreeMap<String, Option<String>>,
 }
 
-pub struct Outcome {
+/// What applying the changes did: a line per change for the operator, and how many failed.
+pub struct ApplyReport {
     pub lines: Vec<String>,
     pub failures: usize,
 }
 
 /// Makes the changes under the host root, saving originals first. A change that fails (an IRQ
 /// the kernel manages itself refuses a new affinity) is reported and the rest still go ahead.
-pub fn apply(host: &Host, changes: &[Change]) -> Result<Outcome, ApplyError> {
+pub fn apply(host: &Host, changes: &[Change]) -> Result<ApplyReport, ApplyError> {
     let mut lines = Vec::new();
     if changes.is_empty() {
         lines.push("nothing to change".to_owned());
-        return Ok(Outcome { lines, failures: 0 });
+        return Ok(ApplyReport { lines, failures: 0 });
     }
     let originals_path = host.path(ORIGINALS);
     let text = originals(host, changes)?;
@@ -258,7 +259,7 @@ pub fn apply(host: &Host, changes: &[Change]) -> Result<Outcome, ApplyError> {
             }
         }
     }
-    Ok(Outcome { lines, failures })
+    Ok(ApplyReport { lines, failures })
 }
 
 /// Writes a whole file so that a crash leaves either the old or the new content: a temporary

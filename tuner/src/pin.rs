@@ -29,8 +29,9 @@ pub enum PinError {
     Unstable { pid: u32 },
 }
 
+/// What pinning one thread came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum PinOutcome {
     Pinned,
     /// Exited between listing and pinning: nothing to do.
     Exited,
@@ -43,16 +44,16 @@ pub struct Thread {
     pub name: String,
     pub before: Option<CpuSet>,
     pub after: CpuSet,
-    pub outcome: Outcome,
+    pub outcome: PinOutcome,
 }
 
 impl Thread {
     pub fn pinned(&self) -> bool {
-        self.outcome == Outcome::Pinned
+        self.outcome == PinOutcome::Pinned
     }
 
     pub fn failed(&self) -> bool {
-        matches!(self.outcome, Outcome::Failed(_))
+        matches!(self.outcome, PinOutcome::Failed(_))
     }
 }
 
@@ -64,17 +65,17 @@ impl fmt::Display for Thread {
             .map(|b| b.to_string())
             .unwrap_or_else(|| "?".into());
         match &self.outcome {
-            Outcome::Pinned => write!(
+            PinOutcome::Pinned => write!(
                 f,
                 "✓ tid {} {}: {before} → {}",
                 self.tid, self.name, self.after
             ),
-            Outcome::Exited => write!(
+            PinOutcome::Exited => write!(
                 f,
                 "- tid {} {}: exited during the walk",
                 self.tid, self.name
             ),
-            Outcome::Failed(e) => write!(f, "✗ tid {} {}: {e}", self.tid, self.name),
+            PinOutcome::Failed(e) => write!(f, "✗ tid {} {}: {e}", self.tid, self.name),
         }
     }
 }
@@ -121,13 +122,13 @@ fn pin_thread(
     let name = status.as_ref().map(|s| s.name.clone()).unwrap_or_default();
     let before = status.map(|s| s.cpus_allowed);
     let outcome = match i32::try_from(tid) {
-        Err(_) => Outcome::Failed("thread id out of range".into()),
+        Err(_) => PinOutcome::Failed("thread id out of range".into()),
         // nix rather than core_affinity: core_affinity only pins the calling thread, and this
         // pins every thread of another process by its thread id.
         Ok(raw) => match sched_setaffinity(Pid::from_raw(raw), mask) {
-            Ok(()) => Outcome::Pinned,
-            Err(Errno::ESRCH) => Outcome::Exited,
-            Err(e) => Outcome::Failed(format!("sched_setaffinity: {e}")),
+            Ok(()) => PinOutcome::Pinned,
+            Err(Errno::ESRCH) => PinOutcome::Exited,
+            Err(e) => PinOutcome::Failed(format!("sched_setaffinity: {e}")),
         },
     };
     Ok(Thread {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::{exit, RunArgs};
-use crate::supervise::{self, Outcome, SuperviseError};
+use crate::supervise::{self, Ended, SuperviseError};
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let prepared = match supervise::prepare(&args.config.config, args.config.server_choice()) {
@@ -20,8 +20,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Blocking probes of a hung nats-server may still be waiting out their timeout.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match outcome {
-        Ok(Outcome::Stopped) => Ok(ExitCode::from(exit::OK)),
-        Ok(Outcome::ServerDied(_)) => Ok(ExitCode::from(exit::SERVER_EXITED)),
+        Ok(Ended::Stopped) => Ok(ExitCode::from(exit::OK)),
+        Ok(Ended::ServerDied(_)) => Ok(ExitCode::from(exit::SERVER_EXITED)),
         Err(e) => Ok(failed(&e)),
     }
 }

@@ -1,18 +1,16 @@
-//! Field-by-field comparison of a declared stream or consumer with the server's configuration.
-//!
-//! Only what pier.toml sets is compared: nats-server fills in every field a request leaves out
-//! (max_msgs -1, duplicate window 2m, ack wait 30s, ...), and those defaults are not drift. Each
-//! difference says whether the server can apply it in place and whether doing so loses data.
+//! Field-by-field comparison of a declared stream or consumer with the server's configuration:
+//! each row of the managed fields' table (`fields/`) whose value pier.toml sets and the server
+//! holds otherwise is one difference, saying whether the server can apply it in place and whether
+//! doing so loses data.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{consumer, stream};
-use pier_config::model::{Consumer, ConsumerKind, Stream};
-use pier_config::units::go_duration;
+use pier_config::model::{Consumer, Stream};
 use pier_config::ServerVersion;
 use serde::Serialize;
 
-use super::desired;
+use super::fields::{CONSUMER_FIELDS, STREAM_FIELDS};
 
 /// What applying one difference costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,13 +59,28 @@ pub struct ServerFacts {
     pub version: Option<ServerVersion>,
 }
 
-/// The first nats-server that changes retention between limits and interest in place.
-const IN_PLACE_RETENTION: ServerVersion = ServerVersion::new(2, 10, 0);
-
 impl ServerFacts {
-    fn at_least(self, version: ServerVersion) -> bool {
+    pub(super) fn at_least(self, version: ServerVersion) -> bool {
         // An unknown version is assumed recent: the server refuses what it cannot do anyway.
         self.version.map_or(true, |v| v >= version)
+    }
+}
+
+/// Everything judging a stream change's cost needs beyond the two values.
+#[derive(Debug, Clone, Default)]
+pub struct StreamFacts {
+    pub usage: StreamUsage,
+    pub server: ServerFacts,
+}
+
+impl StreamFacts {
+    /// What recreating the stream would lose.
+    pub(super) fn stored(&self) -> String {
+        match self.usage.messages {
+            0 => "the stream is empty".to_owned(),
+            1 => "its 1 message would be lost".to_owned(),
+            n => format!("its {n} messages would be lost"),
+        }
     }
 }
 
@@ -92,408 +105,21 @@ pub fn stream_changes(
     usage: &StreamUsage,
     server: ServerFacts,
 ) -> Vec<FieldChange> {
-    let mut out = Vec::new();
-    let mut push = |field, from: String, to: String, effect| {
-        out.push(FieldChange {
-            field,
-            from,
-            to,
-            effect,
-        })
+    let facts = StreamFacts {
+        usage: usage.clone(),
+        server,
     };
-    let stored = match usage.messages {
-        0 => "the stream is empty".to_owned(),
-        1 => "its 1 message would be lost".to_owned(),
-        n => format!("its {n} messages would be lost"),
-    };
-
-    if let Some(description) = &declared.description {
-        let current = actual.description.clone().unwrap_or_default();
-        if *description != current {
-            push("description", current, description.clone(), Effect::InPlace);
-        }
-    }
-    if sorted(&declared.subjects) != sorted(&actual.subjects) {
-        let effect = if usage.dropped_subjects_with_messages.is_empty() {
-            Effect::InPlace
-        } else {
-            Effect::Destructive(format!(
-                "{} still hold messages, which could no longer be published to or selected by subject",
-                usage.dropped_subjects_with_messages.join(", ")
-            ))
-        };
-        push(
-            "subjects",
-            list(&actual.subjects),
-            list(&declared.subjects),
-            effect,
-        );
-    }
-    let storage = desired::storage(declared.storage);
-    if storage != actual.storage {
-        push(
-            "storage",
-            storage_name(actual.storage),
-            storage_name(storage),
-            Effect::Recreate(format!(
-                "nats-server cannot change a stream's storage type; {stored}"
-            )),
-        );
-    }
-    let replicas = desired::replicas(declared);
-    if replicas != actual.num_replicas {
-        let effect = if replicas < actual.num_replicas {
-            Effect::Destructive(format!(
-                "fewer replicas: the stream survives the loss of fewer nodes (R{} → R{replicas})",
-                actual.num_replicas
-            ))
-        } else {
-            Effect::InPlace
-        };
-        push(
-            "replicas",
-            actual.num_replicas.to_string(),
-            replicas.to_string(),
-            effect,
-        );
-    }
-    let retention = desired::retention(declared.retention);
-    if retention != actual.retention {
-        use stream::RetentionPolicy::{Interest, Limits};
-        let in_place = matches!(
-            (actual.retention, retention),
-            (Limits, Interest) | (Interest, Limits)
-        ) && server.at_least(IN_PLACE_RETENTION);
-        let effect = if in_place {
-            Effect::Destructive(
-                "a new retention policy changes which messages are kept; messages without interest may be removed"
-                    .to_owned(),
-            )
-        } else {
-            Effect::Recreate(format!(
-                "nats-server cannot change this retention policy in place; {stored}"
-            ))
-        };
-        push(
-            "retention",
-            retention_name(actual.retention),
-            retention_name(retention),
-            effect,
-        );
-    }
-    let discard = desired::discard(declared.discard);
-    if discard != actual.discard {
-        push(
-            "discard",
-            discard_name(actual.discard),
-            discard_name(discard),
-            Effect::InPlace,
-        );
-    }
-    if let Some(age) = declared.max_age.map(|a| a.get()) {
-        if age != actual.max_age {
-            let lower = !age.is_zero() && (actual.max_age.is_zero() || age < actual.max_age);
-            let effect = match usage.oldest {
-                Some(oldest) if lower && oldest > age => Effect::Destructive(format!(
-                    "messages older than {} would be deleted (the oldest is {})",
-                    go_duration(age),
-                    go_duration(Duration::from_secs(oldest.as_secs()))
-                )),
-                _ => Effect::InPlace,
-            };
-            push("max_age", age_text(actual.max_age), age_text(age), effect);
-        }
-    }
-    let limits = [
-        (
-            "max_bytes",
-            declared.max_bytes.map(|b| b.get()),
-            actual.max_bytes,
-            usage.bytes,
-            "bytes",
-        ),
-        (
-            "max_msgs",
-            declared.max_msgs,
-            actual.max_messages,
-            usage.messages,
-            "messages",
-        ),
-    ];
-    for (field, want, have, used, unit) in limits {
-        let Some(want) = want.map(desired::saturating_i64) else {
-            continue;
-        };
-        if normal_limit(want) != normal_limit(have) {
-            let effect = if want > 0 && (want as u64) < used {
-                Effect::Destructive(format!(
-                    "the stream holds {used} {unit}; lowering the limit to {want} deletes the oldest"
-                ))
-            } else {
-                Effect::InPlace
-            };
-            push(field, limit_text(have), limit_text(want), effect);
-        }
-    }
-    if let Some(want) = declared.max_msgs_per_subject.map(desired::saturating_i64) {
-        let have = actual.max_messages_per_subject;
-        if normal_limit(want) != normal_limit(have) {
-            let lower = want > 0 && (normal_limit(have) == -1 || want < have);
-            let effect = if lower && usage.messages > 0 {
-                Effect::Destructive(format!(
-                    "subjects holding more than {want} messages would lose their oldest"
-                ))
-            } else {
-                Effect::InPlace
-            };
-            push(
-                "max_msgs_per_subject",
-                limit_text(have),
-                limit_text(want),
-                effect,
-            );
-        }
-    }
-    if let Some(size) = declared.max_msg_size {
-        let want = i64::try_from(size.get()).unwrap_or(i64::MAX);
-        let have = i64::from(actual.max_message_size);
-        if normal_limit(want) != normal_limit(have) {
-            push(
-                "max_msg_size",
-                limit_text(have),
-                limit_text(want),
-                Effect::InPlace,
-            );
-        }
-    }
-    if let Some(window) = declared.duplicate_window.map(|w| w.get()) {
-        if window != actual.duplicate_window {
-            push(
-                "duplicate_window",
-                go_duration(actual.duplicate_window),
-                go_duration(window),
-                Effect::InPlace,
-            );
-        }
-    }
-    if !declared.placement_tags.is_empty() {
-        let have = actual
-            .placement
-            .as_ref()
-            .map(|p| p.tags.clone())
-            .unwrap_or_default();
-        if sorted(&declared.placement_tags) != sorted(&have) {
-            push(
-                "placement_tags",
-                list(&have),
-                list(&declared.placement_tags),
-                Effect::InPlace,
-            );
-        }
-    }
-    out
+    STREAM_FIELDS
+        .iter()
+        .filter_map(|field| field.change(declared, actual, &facts))
+        .collect()
 }
 
 pub fn consumer_changes(declared: &Consumer, actual: &consumer::Config) -> Vec<FieldChange> {
-    let mut out = Vec::new();
-    let mut push = |field, from: String, to: String, effect| {
-        out.push(FieldChange {
-            field,
-            from,
-            to,
-            effect,
-        })
-    };
-    let lost = "its delivery and acknowledgement state would be lost";
-
-    if let Some(description) = &declared.description {
-        let current = actual.description.clone().unwrap_or_default();
-        if *description != current {
-            push("description", current, description.clone(), Effect::InPlace);
-        }
-    }
-    let actual_kind = if actual.deliver_subject.is_some() {
-        ConsumerKind::Push
-    } else {
-        ConsumerKind::Pull
-    };
-    if declared.kind != actual_kind {
-        push(
-            "type",
-            kind_name(actual_kind),
-            kind_name(declared.kind),
-            Effect::Recreate(format!(
-                "nats-server cannot turn a {} consumer into a {} consumer; {lost}",
-                kind_name(actual_kind),
-                kind_name(declared.kind)
-            )),
-        );
-    } else if declared.kind == ConsumerKind::Push {
-        if declared.deliver_subject != actual.deliver_subject {
-            push(
-                "deliver_subject",
-                actual.deliver_subject.clone().unwrap_or_default(),
-                declared.deliver_subject.clone().unwrap_or_default(),
-                Effect::InPlace,
-            );
-        }
-        let have_group = actual.deliver_group.clone().filter(|g| !g.is_empty());
-        if declared.deliver_group != have_group {
-            push(
-                "deliver_group",
-                have_group.unwrap_or_default(),
-                declared.deliver_group.clone().unwrap_or_default(),
-                Effect::InPlace,
-            );
-        }
-    }
-    let ack = desired::ack_policy(declared.ack_policy);
-    if ack != actual.ack_policy {
-        push(
-            "ack_policy",
-            ack_name(actual.ack_policy),
-            ack_name(ack),
-            Effect::Recreate(format!(
-                "nats-server cannot change a consumer's ack policy; {lost}"
-            )),
-        );
-    }
-    let deliver = desired::deliver_policy(declared.deliver_policy);
-    if deliver != actual.deliver_policy {
-        push(
-            "deliver_policy",
-            deliver_name(&actual.deliver_policy),
-            deliver_name(&deliver),
-            Effect::Recreate(format!(
-                "nats-server cannot change a consumer's deliver policy; {lost}"
-            )),
-        );
-    }
-    if let Some(wait) = declared.ack_wait.map(|w| w.get()) {
-        if wait != actual.ack_wait {
-            push(
-                "ack_wait",
-                go_duration(actual.ack_wait),
-                go_duration(wait),
-                Effect::InPlace,
-            );
-        }
-    }
-    if let Some(deliver) = declared.max_deliver {
-        if normal_limit(deliver) != normal_limit(actual.max_deliver) {
-            push(
-                "max_deliver",
-                limit_text(actual.max_deliver),
-                limit_text(deliver),
-                Effect::InPlace,
-            );
-        }
-    }
-    if let Some(pending) = declared.max_ack_pending {
-        if pending != actual.max_ack_pending {
-            push(
-                "max_ack_pending",
-                limit_text(actual.max_ack_pending),
-                limit_text(pending),
-                Effect::InPlace,
-            );
-        }
-    }
-    let want = sorted(&declared.filter_subjects);
-    let have = desired::effective_filters(actual);
-    if want != have {
-        // Checked against 2.9.10 and 2.15.1: both change a durable's filter in place.
-        push("filter_subjects", list(&have), list(&want), Effect::InPlace);
-    }
-    out
-}
-
-fn sorted(items: &[String]) -> Vec<String> {
-    let mut items = items.to_vec();
-    items.sort();
-    items.dedup();
-    items
-}
-
-fn list(items: &[String]) -> String {
-    format!("[{}]", items.join(", "))
-}
-
-/// nats-server reads 0 and -1 alike as "no limit".
-fn normal_limit(value: i64) -> i64 {
-    if value <= 0 {
-        -1
-    } else {
-        value
-    }
-}
-
-fn limit_text(value: i64) -> String {
-    match normal_limit(value) {
-        -1 => "unlimited".to_owned(),
-        n => n.to_string(),
-    }
-}
-
-fn age_text(age: Duration) -> String {
-    if age.is_zero() {
-        "unlimited".to_owned()
-    } else {
-        go_duration(age)
-    }
-}
-
-fn storage_name(storage: stream::StorageType) -> String {
-    match storage {
-        stream::StorageType::File => "file",
-        stream::StorageType::Memory => "memory",
-    }
-    .to_owned()
-}
-
-fn retention_name(retention: stream::RetentionPolicy) -> String {
-    match retention {
-        stream::RetentionPolicy::Limits => "limits",
-        stream::RetentionPolicy::Interest => "interest",
-        stream::RetentionPolicy::WorkQueue => "workqueue",
-    }
-    .to_owned()
-}
-
-fn discard_name(discard: stream::DiscardPolicy) -> String {
-    match discard {
-        stream::DiscardPolicy::Old => "old",
-        stream::DiscardPolicy::New => "new",
-    }
-    .to_owned()
-}
-
-fn kind_name(kind: ConsumerKind) -> String {
-    match kind {
-        ConsumerKind::Pull => "pull",
-        ConsumerKind::Push => "push",
-    }
-    .to_owned()
-}
-
-fn ack_name(policy: consumer::AckPolicy) -> String {
-    serde_json::to_value(policy)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{policy:?}").to_lowercase())
-}
-
-fn deliver_name(policy: &consumer::DeliverPolicy) -> String {
-    match policy {
-        consumer::DeliverPolicy::All => "all".to_owned(),
-        consumer::DeliverPolicy::Last => "last".to_owned(),
-        consumer::DeliverPolicy::New => "new".to_owned(),
-        consumer::DeliverPolicy::LastPerSubject => "last_per_subject".to_owned(),
-        consumer::DeliverPolicy::ByStartSequence { start_sequence } => {
-            format!("by_start_sequence ({start_sequence})")
-        }
-        consumer::DeliverPolicy::ByStartTime { .. } => "by_start_time".to_owned(),
-    }
+    CONSUMER_FIELDS
+        .iter()
+        .filter_map(|field| field.change(declared, actual, &()))
+        .collect()
 }
 
 #[cfg(test)]

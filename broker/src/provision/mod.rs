@@ -12,6 +12,7 @@ mod apply;
 pub mod connect;
 pub mod desired;
 pub mod diff;
+mod fields;
 mod observe;
 pub mod plan;
 
@@ -20,7 +21,7 @@ use std::time::Duration;
 use pier_config::{Config, ServerVersion};
 
 pub use api::ApiError;
-pub use plan::{Action, Outcome, Plan};
+pub use plan::{Action, Plan, Reconciled};
 
 /// How to reconcile; [`Options::from_config`] takes the `[provision]` section.
 #[derive(Debug, Clone)]
@@ -80,7 +81,7 @@ pub async fn reconcile(
     client: &async_nats::Client,
     config: &Config,
     options: &Options,
-) -> Result<Outcome, ProvisionError> {
+) -> Result<Reconciled, ProvisionError> {
     let info = client.server_info();
     let facts = diff::ServerFacts {
         version: info.version.parse::<ServerVersion>().ok(),
@@ -111,8 +112,8 @@ pub async fn reconcile(
         streams,
     };
     if plan.has_drift() || options.dry_run || !plan.writes() {
-        return Ok(Outcome::new(plan, options.dry_run, false));
+        return Ok(Reconciled::new(plan, options.dry_run, false));
     }
     apply::apply(&api, config, &plan, facts, &mut backoff).await?;
-    Ok(Outcome::new(plan, false, true))
+    Ok(Reconciled::new(plan, false, true))
 }

@@ -1,4 +1,5 @@
-//! Reading the cluster and comparing it with the declaration: the plan, before anything changes.
+//! The actual state, beside the desired one (`desired.rs`): what the cluster has, read and
+//! compared with the declaration field by field (`diff.rs`) into the plan, before anything changes.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

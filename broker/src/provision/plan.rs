@@ -145,9 +145,9 @@ impl Plan {
     }
 }
 
-/// How a provisioning run ended; what `reconcile` returns.
+/// How a provisioning run (`reconcile`) ended: its plan, and whether it was applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Outcome {
+pub struct Reconciled {
     pub plan: Plan,
     pub summary: Summary,
     pub dry_run: bool,
@@ -155,10 +155,10 @@ pub struct Outcome {
     pub applied: bool,
 }
 
-impl Outcome {
+impl Reconciled {
     pub fn new(plan: Plan, dry_run: bool, applied: bool) -> Self {
         let summary = plan.summary();
-        Outcome {
+        Reconciled {
             plan,
             summary,
             dry_run,
@@ -312,7 +312,7 @@ mod tests {
                 }],
             }],
         };
-        let outcome = Outcome::new(plan, false, false);
+        let outcome = Reconciled::new(plan, false, false);
         let json = serde_json::to_value(&outcome).expect("serialises");
         assert_eq!(json["plan"]["streams"][0]["action"], "drift");
         let change = &json["plan"]["streams"][0]["changes"][0];

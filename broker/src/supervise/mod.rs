@@ -62,7 +62,7 @@ pub enum SuperviseError {
 
 /// How supervision ended.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Ended {
     /// Stopped on request (SIGTERM/SIGINT) after lame duck mode: a clean stop.
     Stopped,
     /// nats-server exited by itself; systemd should restart the service.
@@ -81,7 +81,7 @@ struct Supervisor {
     reading: Arc<AtomicBool>,
 }
 
-pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
+pub async fn run(prepared: Prepared) -> Result<Ended, SuperviseError> {
     let notifier = Notifier::from_env();
     let config = &prepared.loaded.config;
     let runtime = RuntimeDir::from_env(&config.node.name)?;
@@ -108,7 +108,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
     let name = config.node.name.as_str();
     let server = match child::start(&spec, name).await? {
         Started::Running(server) => server,
-        Started::ExitedAtOnce(reason) => return Ok(Outcome::ServerDied(reason)),
+        Started::ExitedAtOnce(reason) => return Ok(Ended::ServerDied(reason)),
     };
     tracing::info!(
         server = name,
@@ -171,7 +171,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
                 tracing::error!("{reason}");
                 supervisor.state.update(|s| s.phase = Phase::Exited { reason: reason.clone() });
                 supervisor.notifier.status(&supervisor.state.read(status_line));
-                return Ok(Outcome::ServerDied(reason));
+                return Ok(Ended::ServerDied(reason));
             }
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
@@ -209,7 +209,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, SuperviseError> {
     health.abort();
     supervisor.provisioning.abort();
     supervisor.stop(signal_name).await;
-    Ok(Outcome::Stopped)
+    Ok(Ended::Stopped)
 }
 
 impl Supervisor {

@@ -78,7 +78,7 @@ pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, state
     state.update(|s| s.provisioning = Some(provisioning));
 }
 
-async fn reconcile(config: &Config) -> anyhow::Result<provision::Outcome> {
+async fn reconcile(config: &Config) -> anyhow::Result<provision::Reconciled> {
     let url = connect::default_url(config);
     let client = connect::connect(&url, config, &SecretFiles).await?;
     let outcome = provision::reconcile(&client, config, &Options::unattended(config)).await?;

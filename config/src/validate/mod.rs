@@ -4,11 +4,14 @@
 //! anything.
 
 mod cluster;
+mod consumers;
 mod files;
 mod jetstream;
 mod node;
+mod provision;
 mod security;
 mod streams;
+mod subject_overlap;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Config;
@@ -30,6 +33,7 @@ pub fn validate(config: &Config, context: &Context) -> Vec<Diagnostic> {
     security::check(config, &mut out);
     files::check(config, &mut out);
     streams::check(config, context, &mut out);
+    provision::check(config, &mut out);
     out
 }
 
@@ -105,6 +109,28 @@ fn control_problem(value: &str) -> Option<String> {
 fn check_tag(key: String, tag: &str, out: &mut Vec<Diagnostic>) {
     if let Some(problem) = word_problem(tag) {
         out.push(Diagnostic::error(key, format!("tag {tag:?} {problem}")));
+    }
+}
+
+/// JetStream's longest description (`JSMaxDescriptionLen`), in bytes.
+const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+/// A stream's or consumer's description: sent to JetStream as it is, and shown by tools.
+fn check_description(key: &str, description: Option<&str>, out: &mut Vec<Diagnostic>) {
+    let Some(description) = description else {
+        return;
+    };
+    let key = format!("{key}.description");
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        out.push(Diagnostic::error(
+            key,
+            format!(
+                "the description is {} bytes long; JetStream allows at most {MAX_DESCRIPTION_BYTES}",
+                description.len()
+            ),
+        ));
+    } else if let Some(problem) = control_problem(&description.replace(['\n', '\t'], " ")) {
+        out.push(Diagnostic::error(key, format!("the description {problem}")));
     }
 }
 

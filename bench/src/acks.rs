@@ -1,6 +1,7 @@
-//! Acknowledged-message accounting of the pull workload: which stamps JetStream acknowledged
+//! The pull workload's publish acks and their verdict: which stamps JetStream acknowledged
 //! (publisher side), compared with which stamps the workers consumed, gives the verdict a
-//! fault cannot fool: an acknowledged message that was never consumed is lost.
+//! fault cannot fool: an acknowledged message that was never consumed is lost. (The report
+//! calls it the workload's `accounting`; it has nothing to do with NATS accounts.)
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +9,7 @@ use super::stats::SeenSequences;
 
 /// What the pull publishers learned from their publish acks.
 #[derive(Debug, Clone, Default)]
-pub struct Acks {
+pub struct PublishAcks {
     /// Stamps whose publish JetStream acknowledged (a deduplicated re-send included).
     pub stamps: SeenSequences,
     /// Acks received, duplicates of a re-sent message included.
@@ -22,7 +23,7 @@ pub struct Acks {
     pub unacknowledged: u64,
 }
 
-impl Acks {
+impl PublishAcks {
     pub fn record(&mut self, publisher: u16, sequence: u64, stream_sequence: u64) {
         self.stamps.mark(publisher, sequence);
         self.received += 1;
@@ -36,7 +37,7 @@ impl Acks {
         );
     }
 
-    pub fn merge(&mut self, other: Acks) {
+    pub fn merge(&mut self, other: PublishAcks) {
         self.stamps.merge(other.stamps);
         self.received += other.received;
         self.lowest = match (self.lowest, other.lowest) {
@@ -51,7 +52,7 @@ impl Acks {
 
 /// The verdict of a pull workload (`workloads[].accounting` in the JSON report).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Accounting {
+pub struct AckVerdict {
     /// Distinct stamps JetStream acknowledged.
     pub acknowledged: u64,
     /// Distinct stamps the workers consumed.
@@ -75,10 +76,15 @@ pub struct Accounting {
     pub highest_stream_sequence: Option<u64>,
 }
 
-impl Accounting {
+impl AckVerdict {
     /// `consumed` holds every stamp the workers received, with their repeat deliveries.
-    pub fn new(acks: &Acks, consumed: &SeenSequences, redeliveries: u64, drain_s: f64) -> Self {
-        Accounting {
+    pub fn new(
+        acks: &PublishAcks,
+        consumed: &SeenSequences,
+        redeliveries: u64,
+        drain_s: f64,
+    ) -> Self {
+        AckVerdict {
             acknowledged: acks.stamps.count(),
             consumed: consumed.count(),
             lost: acks.stamps.count_not_in(consumed),
@@ -100,13 +106,13 @@ mod tests {
 
     #[test]
     fn every_acknowledged_stamp_consumed_once_is_a_clean_verdict() {
-        let mut acks = Acks::default();
+        let mut acks = PublishAcks::default();
         let mut consumed = SeenSequences::default();
         for sequence in 0..1000 {
             acks.record((sequence % 3) as u16, sequence, 100 + sequence);
             consumed.mark((sequence % 3) as u16, sequence);
         }
-        let verdict = Accounting::new(&acks, &consumed, 0, 0.5);
+        let verdict = AckVerdict::new(&acks, &consumed, 0, 0.5);
         assert_eq!(verdict.acknowledged, 1000);
         assert_eq!(verdict.consumed, 1000);
         assert_eq!((verdict.lost, verdict.duplicates), (0, 0));
@@ -119,13 +125,13 @@ mod tests {
     fn lost_duplicates_and_stored_unacknowledged_from_the_bitsets() {
         // Publisher 0 sent 0..200: 150 and 151 never acknowledged (one of them stored all the
         // same), publisher 1 sent 0..70, every one acknowledged.
-        let mut first = Acks::default();
+        let mut first = PublishAcks::default();
         for sequence in (0..200).filter(|s| ![150, 151].contains(s)) {
             first.record(0, sequence, sequence + 1);
         }
         first.unacknowledged = 2;
         first.retried = 9;
-        let mut second = Acks::default();
+        let mut second = PublishAcks::default();
         for sequence in 0..70 {
             second.record(1, sequence, 1000 + sequence);
         }
@@ -145,7 +151,7 @@ mod tests {
         b.mark(1, 3);
         a.merge(b);
 
-        let verdict = Accounting::new(&first, &a, 4, 1.25);
+        let verdict = AckVerdict::new(&first, &a, 4, 1.25);
         assert_eq!(verdict.acknowledged, 198 + 70);
         assert_eq!(verdict.consumed, 197 + 69);
         assert_eq!(verdict.lost, 3, "publisher 0's 7 and 8, publisher 1's 69");
@@ -162,7 +168,7 @@ mod tests {
     fn nothing_acknowledged_loses_nothing() {
         let mut consumed = SeenSequences::default();
         consumed.mark(0, 0);
-        let verdict = Accounting::new(&Acks::default(), &consumed, 0, 0.0);
+        let verdict = AckVerdict::new(&PublishAcks::default(), &consumed, 0, 0.0);
         assert_eq!((verdict.acknowledged, verdict.lost), (0, 0));
         assert_eq!(verdict.stored_unacknowledged, 1);
         assert_eq!(verdict.lowest_stream_sequence, None);
