@@ -8,7 +8,8 @@
 //! every stream, gets a single node of its own (14325 / 16325 / 18325), and nats-server 2.9 a
 //! cluster of its own (14326-14328 / 16326-16328 / 18326-18328), as does the cold start, where
 //! provisioning begins before the cluster has a meta leader (14329-14331 / 16329-16331 /
-//! 18329-18331).
+//! 18329-18331), and the lost stream, whose node keeps a record of its own (14332 / 16332 /
+//! 18332).
 
 mod support;
 
@@ -735,4 +736,102 @@ async fn nats_server_2_9_gets_the_seed_stream_and_consumers() {
     assert_eq!(plan["action"], "drift", "{report:#}");
     assert_eq!(plan["changes"][0]["field"], "retention", "{report:#}");
     assert_eq!(plan["changes"][0]["effect"], "recreate", "{report:#}");
+}
+
+#[tokio::test]
+async fn a_stream_that_held_messages_and_is_gone_is_lost_not_created() {
+    let cluster = LocalCluster::start(
+        NATS_SERVER_2_15,
+        Ports {
+            client: 14332,
+            cluster: 16332,
+            monitor: 18332,
+        },
+        1,
+    );
+    let record = cluster
+        .dir
+        .join("node-1")
+        .join("jetstream")
+        .join(pier_broker::provision::record::FILE);
+    let config = cluster.pier_toml(0, "[[streams]]\nname = \"GONE\"\nsubjects = [\"gone.>\"]\n");
+    let js = js(&cluster, 0).await;
+
+    let (code, report) = provision_json(&config, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(stream_plan(&report, "GONE")["action"], "create");
+    for i in 0..5 {
+        publish_stored(&js, "gone.a", &format!("m{i}")).await;
+    }
+    // The next reconcile (the supervisor's at a restart or reload) records how far it went.
+    let (code, report) = provision_json(&config, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let text = std::fs::read_to_string(&record).expect("the record is written");
+    assert!(text.contains("\"last_sequence\": 5"), "{text}");
+
+    // Gone, as after a power cut of every node: reported, and not created again.
+    js.delete_stream("GONE").await.expect("delete GONE");
+    let (code, report) = provision_json(&config, &[]);
+    assert_eq!(code, 1, "a lost stream fails provisioning: {report:#}");
+    let plan = stream_plan(&report, "GONE");
+    assert_eq!(plan["action"], "lost", "{report:#}");
+    assert_eq!(plan["loss"]["held"]["last_sequence"], 5, "{report:#}");
+    assert!(plan["loss"]["now"].is_null(), "{report:#}");
+    assert_eq!(report["summary"]["lost"], 1, "{report:#}");
+    assert!(
+        js.get_stream("GONE").await.is_err(),
+        "a lost stream was created again"
+    );
+    let out = provision(&config, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("LOST: held 5 messages up to sequence 5; gone")
+            && stdout.contains("--accept-loss GONE"),
+        "{stdout}"
+    );
+
+    // The operator's word creates it again and starts its record anew.
+    let (code, report) = provision_json(&config, &["--accept-loss", "GONE"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(stream_plan(&report, "GONE")["action"], "create");
+    publish_stored(&js, "gone.a", "again").await;
+    let (code, report) = provision_json(&config, &[]);
+    assert_eq!(code, 0, "{report:#}");
+
+    // A stream whose last sequence went backwards lost messages too, though it exists.
+    js.delete_stream("GONE").await.expect("delete GONE");
+    let (code, report) = provision_json(&config, &["--accept-loss", "GONE"]);
+    assert_eq!(code, 0, "{report:#}");
+    let (code, report) = provision_json(&config, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    publish_stored(&js, "gone.a", "m0").await;
+    publish_stored(&js, "gone.a", "m1").await;
+    let (code, report) = provision_json(&config, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    js.delete_stream("GONE").await.expect("delete GONE");
+    js.create_stream(stream::Config {
+        name: "GONE".into(),
+        subjects: vec!["gone.>".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("create GONE by hand");
+    publish_stored(&js, "gone.a", "only").await;
+    let (code, report) = provision_json(&config, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let plan = stream_plan(&report, "GONE");
+    assert_eq!(plan["action"], "unchanged", "{report:#}");
+    assert_eq!(plan["loss"]["held"]["last_sequence"], 2, "{report:#}");
+    assert_eq!(plan["loss"]["now"]["last_sequence"], 1, "{report:#}");
+    let (code, report) = provision_json(&config, &["--accept-loss", "GONE"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(stream_plan(&report, "GONE")["loss"].is_null(), "{report:#}");
+
+    let out = provision(&config, &["--accept-loss", "NOPE"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no stream \"NOPE\" is declared"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

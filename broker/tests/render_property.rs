@@ -98,7 +98,11 @@ fn case(password_file: String) -> impl Strategy<Value = Case> {
     let jetstream = (
         text(12),
         prop::option::of(size()),
-        prop::option::of(prop_oneof![Just("always".to_owned()), duration()]),
+        prop::option::of(prop_oneof![
+            Just("always".to_owned()),
+            Just("server-default".to_owned()),
+            duration()
+        ]),
         prop::option::of(name(12)),
     );
     let limits = (

@@ -6,9 +6,11 @@
 //! - [`exit`]: one meaning for each exit status;
 //! - [`Format`]: one `--format text|json` flag;
 //! - [`config`]: one `--config` flag and one way to refuse an invalid pier.toml;
+//! - [`durable`]: one way to write a file that a power cut leaves whole;
 //! - [`main`]: one way to end — an error printed once with its chain, a closed pipe ignored.
 
 pub mod config;
+pub mod durable;
 pub mod exit;
 pub mod logging;
 

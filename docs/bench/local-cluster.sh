@@ -4,9 +4,13 @@
 #   docs/bench/local-cluster.sh start 1   # one node on 14222
 #   docs/bench/local-cluster.sh stop
 # Stores and logs live under ${PIER_BENCH_DIR:-/tmp/pier-bench}; `stop` removes them.
+# SYNC is the store's fsync policy, as pier ships it by default: `always` (fsync every write before
+# acknowledging it); `SYNC=server-default` leaves nats-server's own (every 2 minutes), and a Go
+# duration such as `SYNC=10s` sets that interval.
 set -euo pipefail
 NATS_SERVER=${NATS_SERVER:-/usr/lib/pier/nats-server}
 DIR=${PIER_BENCH_DIR:-/tmp/pier-bench}
+SYNC=${SYNC:-always}
 cmd=${1:?usage: local-cluster.sh start N | stop}
 
 stop() {
@@ -32,7 +36,9 @@ start)
             echo "server_name: bench-$i"
             echo "listen: 127.0.0.1:$((14221 + i))"
             echo "http: 127.0.0.1:$((18221 + i))"
-            echo "jetstream { store_dir: \"$node/store\", max_file_store: 8GB, max_memory_store: 256MB }"
+            sync=""
+            [ "$SYNC" = server-default ] || sync=", sync_interval: $SYNC"
+            echo "jetstream { store_dir: \"$node/store\", max_file_store: 8GB, max_memory_store: 256MB$sync }"
             if [ "$nodes" -gt 1 ]; then
                 echo "cluster { name: pier-bench, listen: 127.0.0.1:$((16221 + i)), routes: [$(echo $routes | sed 's/ /, /g')] }"
             fi

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use pier_config::{Config, CpuSet};
@@ -262,22 +261,13 @@ pub fn apply(host: &Host, changes: &[Change]) -> Result<ApplyReport, ApplyError>
     Ok(ApplyReport { lines, failures })
 }
 
-/// Writes a whole file so that a crash leaves either the old or the new content: a temporary
-/// file in the same directory, fsynced, renamed over the target, and the directory fsynced.
 fn write_atomically(path: &Path, content: &str) -> Result<(), ApplyError> {
-    let err = |source| ApplyError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    temp.write_all(content.as_bytes()).map_err(err)?;
-    temp.as_file().sync_all().map_err(err)?;
-    temp.persist(path).map_err(|e| err(e.error))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(err)
+    pier_cli::durable::write_atomically(path, content.as_bytes()).map_err(|source| {
+        ApplyError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 fn write(path: &Path, content: &str, create_dirs: bool) -> Result<(), ApplyError> {

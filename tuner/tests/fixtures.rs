@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_statuses, check_fixture, fixture, status, tuner};
+use common::{assert_statuses, check_fixture, check_root, fixture, status, tuner};
 
 #[test]
 fn tuned_host_passes() {
@@ -72,7 +72,7 @@ fn seed_host_has_isolated_cores_and_an_unpinned_server() {
         &[
             ("cpu.isolcpus", "pass"),
             ("pinning.threads", "fail"),
-            ("durability.sync_replicas", "warn"),
+            ("durability.fsync", "warn"),
             // Its nats-server, started without pier, holds the ports pier's would listen on.
             ("routes.listen.client", "fail"),
             ("routes.listen.monitor", "fail"),
@@ -180,7 +180,36 @@ fn old_server_with_sync_fails() {
         run.context()
     );
     let run = check_fixture("tuned", &["--server-version", "2.15.1"]);
-    assert_eq!(status(&run, "durability.sync_replicas"), "pass");
+    assert_eq!(status(&run, "durability.fsync"), "pass");
+}
+
+#[test]
+fn unset_sync_fsyncs_every_write_where_the_server_can() {
+    // pier's default: `always` on 2.10+, rendered as sync_interval; 2.9.10 cannot, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&fixture("tuned"), dir.path());
+    let config = dir.path().join("pier.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("sync = \"always\"\n", "")).unwrap();
+    let modern = check_root(dir.path(), &["--server-version", "2.15.1"]);
+    assert_eq!(
+        status(&modern, "durability.fsync"),
+        "pass",
+        "{}",
+        modern.context()
+    );
+    let old = check_root(dir.path(), &["--server-version", "2.9.10"]);
+    assert_eq!(
+        status(&old, "durability.fsync"),
+        "warn",
+        "{}",
+        old.context()
+    );
+    assert!(
+        old.stdout().contains("2.10.0") && old.stdout().contains("power cut"),
+        "{}",
+        old.context()
+    );
 }
 
 #[test]

@@ -42,13 +42,15 @@ pub enum Command {
     Render(RenderArgs),
     /// Create and update the declared JetStream streams and consumers on the cluster.
     ///
-    /// Prints a plan (create, update, recreate, unchanged, drift, delete, unmanaged; field by
-    /// field), then applies it. A change that loses data or cannot be made in place is refused,
-    /// and then nothing at all is changed, unless its stream sets allow_destructive = true.
-    /// See docs/jetstream.md.
+    /// Prints a plan (create, update, recreate, unchanged, drift, delete, unmanaged, lost; field
+    /// by field), then applies it. A change that loses data or cannot be made in place is
+    /// refused, and then nothing at all is changed, unless its stream sets allow_destructive =
+    /// true. A declared stream this node's record saw and the cluster no longer has (or whose
+    /// last sequence went backwards) is lost: reported, and created again only with
+    /// --accept-loss. See docs/jetstream.md.
     ///
-    /// Exit status: 0 the cluster matches (or would, with --dry-run), 1 invalid configuration
-    /// or changes refused, 2 could not run (server unreachable, JetStream unavailable past
+    /// Exit status: 0 the cluster matches (or would, with --dry-run), 1 invalid configuration,
+    /// changes refused or a stream lost, 2 could not run (server unreachable, JetStream unavailable past
     /// [provision] timeout, request rejected).
     Provision(ProvisionArgs),
     /// Supervise nats-server in the foreground: render, check, start pinned and without
@@ -133,6 +135,10 @@ pub struct ProvisionArgs {
     /// listens on every address).
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+    /// Accept that declared stream NAME lost what it held (it is gone, or its last sequence
+    /// went backwards): create it again if gone, and record what it holds now. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub accept_loss: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,27 @@ pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| connect::default_url(&config));
     let mut options = Options::from_config(&config);
     options.dry_run = args.dry_run;
+    if let Some(unknown) = args
+        .accept_loss
+        .iter()
+        .find(|name| !config.streams.iter().any(|s| &s.name == *name))
+    {
+        eprintln!(
+            "error: --accept-loss {unknown}: no stream {unknown:?} is declared in {}",
+            args.config.config.display()
+        );
+        return Ok(ExitCode::from(exit::CANNOT_RUN));
+    }
+    options.accept_loss = args.accept_loss.clone();
+    // Off a node (no store directory here), there is no record to tell a lost stream from a new
+    // one; the node's own supervisor still has its record.
+    if !config.jetstream.store_dir.is_dir() {
+        eprintln!(
+            "warning: {} does not exist here, so this run keeps no provisioning record: a lost stream would be created again",
+            config.jetstream.store_dir.display()
+        );
+        options.record = None;
+    }
 
     // Progress (creating, updating, retrying) is logged; PIER_LOG=info or debug shows it.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -65,7 +86,7 @@ pub fn run(args: &ProvisionArgs) -> anyhow::Result<ExitCode> {
         }
         Format::Text => outcome.write_text(&mut stdout)?,
     }
-    Ok(ExitCode::from(if outcome.refused() {
+    Ok(ExitCode::from(if outcome.refused() || outcome.lost() {
         exit::FAILED
     } else {
         exit::OK

@@ -11,17 +11,21 @@ use pier_config::Config;
 use super::api::{Api, ApiError};
 use super::diff::{self, ServerFacts, StreamUsage};
 use super::plan::{Action, ConsumerPlan, StreamPlan};
+use super::record::{Loss, Seen};
 
 /// Plans every declared stream with its consumers, then the streams only the server has.
+/// `held` says what this node's record saw in a declared stream (none when the operator accepted
+/// its loss): a stream that held something and is gone is lost, not created.
 pub async fn plan(
     api: &Api,
     config: &Config,
     facts: ServerFacts,
     prune: bool,
+    held: impl Fn(&str) -> Option<Seen>,
 ) -> Result<Vec<StreamPlan>, ApiError> {
     let mut plans = Vec::with_capacity(config.streams.len());
     for declared in &config.streams {
-        plans.push(plan_stream(api, declared, facts, prune).await?);
+        plans.push(plan_stream(api, declared, facts, prune, held(&declared.name)).await?);
     }
     let declared: HashSet<&str> = config.streams.iter().map(|s| s.name.as_str()).collect();
     let mut extra: Vec<String> = api
@@ -41,6 +45,7 @@ pub async fn plan(
             },
             changes: Vec::new(),
             consumers: Vec::new(),
+            loss: None,
         });
     }
     Ok(plans)
@@ -51,6 +56,7 @@ async fn plan_stream(
     declared: &Stream,
     facts: ServerFacts,
     prune: bool,
+    held: Option<Seen>,
 ) -> Result<StreamPlan, ApiError> {
     let all_new = || {
         declared
@@ -64,11 +70,21 @@ async fn plan_stream(
             .collect()
     };
     let Some(info) = api.stream_info(&declared.name).await? else {
+        let loss = Loss::between(held, None);
         return Ok(StreamPlan {
             name: declared.name.clone(),
-            action: Action::Create,
+            action: if loss.is_some() {
+                Action::Lost
+            } else {
+                Action::Create
+            },
             changes: Vec::new(),
-            consumers: all_new(),
+            consumers: if loss.is_some() {
+                Vec::new()
+            } else {
+                all_new()
+            },
+            loss,
         });
     };
     let usage = usage(api, declared, &info).await?;
@@ -84,6 +100,7 @@ async fn plan_stream(
         action,
         changes,
         consumers,
+        loss: Loss::between(held, Some(Seen::from(&info.state))),
     })
 }
 

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::diff::{Effect, FieldChange};
+use super::record::Loss;
 
 /// What happens to one stream or consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,6 +27,9 @@ pub enum Action {
     Delete,
     /// On the server, not declared; left alone because pruning is off.
     Unmanaged,
+    /// Declared, seen on the cluster before (the node's record), and gone: reported, not created
+    /// again until the operator accepts the loss.
+    Lost,
 }
 
 impl Action {
@@ -57,6 +61,7 @@ impl Action {
             Action::Drift => "drift",
             Action::Delete => "delete",
             Action::Unmanaged => "unmanaged",
+            Action::Lost => "lost",
         }
     }
 
@@ -82,6 +87,8 @@ pub struct StreamPlan {
     pub action: Action,
     pub changes: Vec<FieldChange>,
     pub consumers: Vec<ConsumerPlan>,
+    /// What the stream lost since this node's record last saw it (gone, or wound back).
+    pub loss: Option<Loss>,
 }
 
 /// Counts of actions over every stream and consumer.
@@ -94,6 +101,8 @@ pub struct Summary {
     pub drift: usize,
     pub delete: usize,
     pub unmanaged: usize,
+    /// Streams that are gone or whose last sequence went backwards.
+    pub lost: usize,
 }
 
 impl Summary {
@@ -106,6 +115,7 @@ impl Summary {
             Action::Drift => &mut self.drift,
             Action::Delete => &mut self.delete,
             Action::Unmanaged => &mut self.unmanaged,
+            Action::Lost => &mut self.lost,
         };
         *slot += 1;
     }
@@ -125,6 +135,10 @@ impl Plan {
         let mut summary = Summary::default();
         for stream in &self.streams {
             summary.count(stream.action);
+            // A wound-back stream keeps its own action; the loss is counted beside it.
+            if stream.loss.is_some() && stream.action != Action::Lost {
+                summary.lost += 1;
+            }
             for consumer in &stream.consumers {
                 summary.count(consumer.action);
             }
@@ -171,6 +185,23 @@ impl Reconciled {
         self.summary.drift > 0
     }
 
+    /// Whether a declared stream lost what it held.
+    pub fn lost(&self) -> bool {
+        self.summary.lost > 0
+    }
+
+    /// `NAME (what it lost)` for every lost stream, for logs and STATUS=.
+    pub fn losses(&self) -> Vec<String> {
+        self.plan
+            .streams
+            .iter()
+            .filter_map(|s| {
+                s.loss
+                    .map(|loss| format!("{} ({})", s.name, loss.describe()))
+            })
+            .collect()
+    }
+
     pub fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
         let plan = &self.plan;
         writeln!(
@@ -200,6 +231,15 @@ impl Reconciled {
                     &consumer.changes,
                 )?;
             }
+            if let Some(loss) = stream.loss {
+                writeln!(out, "  LOST: {}", loss.describe())?;
+                writeln!(
+                    out,
+                    "  hint: restore it from a backup or its peers, or accept the loss with `pier-broker provision --accept-loss {}`{}",
+                    stream.name,
+                    if stream.action == Action::Lost { " (which creates it again, empty)" } else { "" }
+                )?;
+            }
             if stream.action == Action::Drift
                 || stream.consumers.iter().any(|c| c.action == Action::Drift)
             {
@@ -213,10 +253,12 @@ impl Reconciled {
         let s = self.summary;
         writeln!(
             out,
-            "plan: {} to create, {} to update, {} to recreate, {} to delete, {} unchanged, {} drift, {} unmanaged",
-            s.create, s.update, s.recreate, s.delete, s.unchanged, s.drift, s.unmanaged
+            "plan: {} to create, {} to update, {} to recreate, {} to delete, {} unchanged, {} drift, {} unmanaged, {} lost",
+            s.create, s.update, s.recreate, s.delete, s.unchanged, s.drift, s.unmanaged, s.lost
         )?;
-        let verdict = if self.refused() {
+        let verdict = if self.lost() {
+            "LOST: a declared stream lost messages this node saw in it; nothing was created in place of a lost stream"
+        } else if self.refused() {
             "refused: the configuration asks for changes that lose data or cannot be made in place; nothing was changed"
         } else if self.dry_run {
             "dry run: nothing was changed"
@@ -241,6 +283,7 @@ fn write_object(
         Action::Unmanaged => " (not in the configuration; prune is off, left alone)",
         Action::Delete => " (not in the configuration; prune is on)",
         Action::Recreate => " (allow_destructive: deleted and created again)",
+        Action::Lost => " (seen before, now gone: not created again)",
         _ => "",
     };
     writeln!(out, "{indent}{kind} {name}: {}{note}", action.name())?;
@@ -310,6 +353,7 @@ mod tests {
                     action: Action::Unchanged,
                     changes: vec![],
                 }],
+                loss: None,
             }],
         };
         let outcome = Reconciled::new(plan, false, false);

@@ -118,7 +118,10 @@ fn jetstream(
     version: ServerVersion,
 ) -> Result<(), RenderError> {
     let js = &config.jetstream;
-    if js.sync.is_some() && !version.supports(Feature::SyncInterval) {
+    // Only a written policy the server cannot honour is refused; unset falls back to what it can.
+    if matches!(js.sync, Some(SyncPolicy::Always | SyncPolicy::Every(_)))
+        && !version.supports(Feature::SyncInterval)
+    {
         return Err(RenderError::Unsupported {
             key: "jetstream.sync",
             feature: Feature::SyncInterval,
@@ -133,10 +136,10 @@ fn jetstream(
         if let Some(max) = js.max_memory_store {
             w.number("max_memory_store", max.get());
         }
-        match js.sync {
-            Some(SyncPolicy::Always) => w.string("sync_interval", "always"),
-            Some(SyncPolicy::Every(span)) => w.string("sync_interval", &span.to_go()),
-            None => {}
+        match js.sync_in_force(Some(version)) {
+            SyncPolicy::Always => w.string("sync_interval", "always"),
+            SyncPolicy::Every(span) => w.string("sync_interval", &span.to_go()),
+            SyncPolicy::ServerDefault => {}
         }
         if let Some(domain) = &js.domain {
             w.string("domain", domain);

@@ -48,6 +48,14 @@ pub(super) async fn provision_when_ready(config: Config, monitor: Monitor, state
     }
 
     let provisioning = match reconcile(&config).await {
+        Ok(outcome) if outcome.lost() => {
+            let losses = outcome.losses();
+            tracing::error!(
+                "provisioning found LOST streams: {}. Nothing was created in place of a lost stream; restore it, or accept the loss with `pier-broker provision --accept-loss NAME`",
+                losses.join("; ")
+            );
+            Provisioning::Lost { streams: losses }
+        }
         Ok(outcome) if outcome.refused() => {
             let s = outcome.summary;
             tracing::error!(

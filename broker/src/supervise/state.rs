@@ -90,6 +90,11 @@ pub enum Provisioning {
     Provisioned(Summary),
     /// Drift that loses data or cannot be made in place: nothing applied.
     Refused(Summary),
+    /// Declared streams that are gone, or whose last sequence went back, against this node's
+    /// record: `NAME (what it held; what is left)` each.
+    Lost {
+        streams: Vec<String>,
+    },
     Failed {
         error: String,
     },

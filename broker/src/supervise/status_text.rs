@@ -72,6 +72,9 @@ pub fn provisioning_text(provisioning: &Provisioning) -> String {
             s.unchanged
         ),
         Provisioning::Refused(s) => format!("provisioning REFUSED ({} drift)", s.drift),
+        Provisioning::Lost { streams } => {
+            format!("provisioning found LOST streams: {}", streams.join("; "))
+        }
         Provisioning::Failed { error } => format!("provisioning FAILED: {error}"),
     }
 }
@@ -229,6 +232,13 @@ mod tests {
         assert_eq!(
             provisioning_text(&failed),
             "provisioning FAILED: no responders"
+        );
+        let lost = Provisioning::Lost {
+            streams: vec!["LOGS (held 5 messages up to sequence 5; gone from the cluster)".into()],
+        };
+        assert_eq!(
+            provisioning_text(&lost),
+            "provisioning found LOST streams: LOGS (held 5 messages up to sequence 5; gone from the cluster)"
         );
     }
 

@@ -1,8 +1,12 @@
+//! `[jetstream]`: the store, its limits, and when it fsyncs.
+
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::units::{Bytes, Span};
+use crate::version::{Feature, ServerVersion};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -15,7 +19,8 @@ pub struct JetStream {
     pub max_file_store: Option<Bytes>,
     #[serde(default)]
     pub max_memory_store: Option<Bytes>,
-    /// How often the file store is fsynced; absent leaves nats-server's default (every 2 minutes).
+    /// When the file store is fsynced. Absent means `always` wherever nats-server can do it
+    /// (2.10.0 and newer), so nothing is acknowledged before it is on disk; see [`Self::sync_in_force`].
     #[serde(default)]
     pub sync: Option<SyncPolicy>,
     #[serde(default)]
@@ -43,11 +48,55 @@ pub fn default_store_dir() -> PathBuf {
     PathBuf::from("/var/lib/pier/jetstream")
 }
 
-/// `sync = "always"` (fsync after every write) or an interval such as `"10s"`.
+impl JetStream {
+    /// The fsync policy the store runs with on `version`: the written one, else `always` where
+    /// the server can fsync every write, else the server's own (older servers have no
+    /// `sync_interval`).
+    pub fn sync_in_force(&self, version: Option<ServerVersion>) -> SyncPolicy {
+        match self.sync {
+            Some(policy) => policy,
+            None if version.is_some_and(|v| !v.supports(Feature::SyncInterval)) => {
+                SyncPolicy::ServerDefault
+            }
+            None => SyncPolicy::Always,
+        }
+    }
+}
+
+/// `sync = "always"` (fsync after every write, before the acknowledgement), an interval such as
+/// `"10s"`, or `"server-default"` (nats-server's own: every 2 minutes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPolicy {
     Always,
     Every(Span),
+    ServerDefault,
+}
+
+impl SyncPolicy {
+    /// How `sync` spells the server's own policy.
+    pub const SERVER_DEFAULT: &'static str = "server-default";
+
+    /// What a policy that acknowledges before the write is on disk risks, in the words every
+    /// warning about it uses (Jepsen's NATS 2.12.1 analysis, nats-server #7564 and #7567).
+    pub const LAZY_RISK: &'static str = "a power cut of every node, or one node's crash while \
+        another is paused or partitioned, loses messages that were already acknowledged";
+
+    /// True when a write can be acknowledged before it is on disk.
+    pub fn is_lazy(self) -> bool {
+        self != SyncPolicy::Always
+    }
+}
+
+impl fmt::Display for SyncPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncPolicy::Always => f.write_str("always"),
+            SyncPolicy::Every(span) => write!(f, "every {span}"),
+            SyncPolicy::ServerDefault => {
+                f.write_str("the server's default (every 2 minutes, or 2.9's own)")
+            }
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for SyncPolicy {
@@ -55,9 +104,12 @@ impl<'de> Deserialize<'de> for SyncPolicy {
         let s = String::deserialize(deserializer)?;
         match s.trim() {
             "always" => Ok(SyncPolicy::Always),
+            SyncPolicy::SERVER_DEFAULT => Ok(SyncPolicy::ServerDefault),
             other => other.parse().map(SyncPolicy::Every).map_err(|e| {
                 serde::de::Error::custom(format!(
-                    "{e}; or \"always\" for an fsync after every write"
+                    "{e}; or \"always\" for an fsync after every write, or \"{}\" for \
+                     nats-server's own policy",
+                    SyncPolicy::SERVER_DEFAULT
                 ))
             }),
         }
@@ -69,6 +121,7 @@ impl Serialize for SyncPolicy {
         match self {
             SyncPolicy::Always => serializer.serialize_str("always"),
             SyncPolicy::Every(span) => span.serialize(serializer),
+            SyncPolicy::ServerDefault => serializer.serialize_str(SyncPolicy::SERVER_DEFAULT),
         }
     }
 }

@@ -1,52 +1,57 @@
-//! The fsync policy against the replica counts and the nats-server version.
+//! Whether JetStream's file store is on disk before a write is acknowledged.
 
 use pier_config::model::{Storage, SyncPolicy};
+use pier_config::version::Feature;
 
 use super::{Category, Check, Context, Spec};
 
 const CAT: Category = Category::Durability;
 
-const SYNC_REPLICAS: Spec = Spec::one(
-    "durability.sync_replicas",
+const FSYNC: Spec = Spec::one(
+    "durability.fsync",
     CAT,
-    "single-replica file streams fsync every write",
+    "JetStream fsyncs every write before acknowledging it",
 );
-// Whether the nats-server understands `jetstream.sync` is not a check: the loader both binaries
-// share refuses such a pier.toml before any check runs, as `pier-broker validate` does.
-pub const SPECS: &[Spec] = &[SYNC_REPLICAS];
+// Whether the nats-server understands a written `jetstream.sync` is not a check: the loader both
+// binaries share refuses such a pier.toml before any check runs, as `pier-broker validate` does.
+pub const SPECS: &[Spec] = &[FSYNC];
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
     let js = &ctx.config.jetstream;
-    let sync = js.sync;
-    let describe = |s: Option<SyncPolicy>| match s {
-        None => "unset (nats-server fsyncs every 2 minutes)".to_owned(),
-        Some(SyncPolicy::Always) => "always".to_owned(),
-        Some(SyncPolicy::Every(span)) => format!("every {}", span.to_go()),
-    };
-
-    let draft = SYNC_REPLICAS
-        .draft()
-        .expected("sync = \"always\" when a file stream has one replica");
+    let draft = FSYNC.draft().expected("sync \"always\" (pier's default)");
     if !js.enabled {
         out.push(draft.skip("JetStream disabled"));
         return;
     }
-    let single: Vec<&str> = ctx
+    let policy = js.sync_in_force(ctx.server_version);
+    let file_streams: Vec<&str> = ctx
         .config
         .streams
         .iter()
-        .filter(|s| s.replicas <= 1 && s.storage == Storage::File)
+        .filter(|s| s.storage == Storage::File)
         .map(|s| s.name.as_str())
         .collect();
-    out.push(if single.is_empty() {
-        draft
-            .observed(format!("no R1 file streams; sync {}", describe(sync)))
-            .pass()
-    } else if sync == Some(SyncPolicy::Always) {
-        draft.observed(format!("R1 streams {} with sync always", single.join(", "))).pass()
+    let streams = if file_streams.is_empty() {
+        "no file streams declared".to_owned()
     } else {
-        draft
-            .observed(format!("R1 streams {} with sync {}", single.join(", "), describe(sync)))
-            .warn("a crash loses acknowledged messages of a single-replica stream: set jetstream.sync = \"always\" or give the streams 3 replicas")
+        format!("file streams {}", file_streams.join(", "))
+    };
+    let draft = draft.observed(format!("sync {policy}; {streams}"));
+    out.push(if !policy.is_lazy() {
+        draft.pass()
+    } else if js.sync.is_none() {
+        // Only an old server leaves an unset policy lazy (sync_in_force).
+        draft.warn(format!(
+            "this nats-server cannot fsync before acknowledging ({} needs {}): {}; upgrade \
+             nats-server",
+            Feature::SyncInterval.describe(),
+            Feature::SyncInterval.since(),
+            SyncPolicy::LAZY_RISK
+        ))
+    } else {
+        draft.warn(format!(
+            "{}: set jetstream.sync = \"always\", or keep this choice knowing the risk",
+            SyncPolicy::LAZY_RISK
+        ))
     });
 }
