@@ -78,6 +78,30 @@ def parser() -> argparse.ArgumentParser:
     cmd("crash", "every process of a host dies at once (disks kept)", host)
     cmd("boot", "boot a crashed host on the same disks", host)
     cmd(
+        "power-cut",
+        "the hosts lose power at one instant: their stores keep only what reached the device",
+        (("hosts",), {"nargs": "+", "metavar": "HOST"}),
+    )
+    store_glob = (("glob",), {"metavar": "GLOB", "help": "files of the store, relative to /var/lib/pier"})
+    cmd(
+        "bitflip",
+        "flip bits of a stopped host's store files, at random places; prints where",
+        host,
+        store_glob,
+        (("--count",), {"type": int, "default": 1, "help": "bits to flip (default 1)"}),
+        (("--seed",), {"type": int, "help": "seed of the random places, to repeat a run"}),
+    )
+    cmd(
+        "truncate",
+        "cut a stopped host's store files (default: to half their size)",
+        host,
+        store_glob,
+        (("--size",), {"type": int, "help": "bytes to keep"}),
+        (("--newest",), {"action": "store_true", "help": "only the most recently modified match"}),
+    )
+    cmd("keep", "copy a stopped host's store files aside, for rollback", host, store_glob)
+    cmd("rollback", "put the kept copies back over a stopped host's store files", host)
+    cmd(
         "partition",
         "cut a host off from peers (hosts or ctl; default all), both ways",
         host,
@@ -170,6 +194,21 @@ def dispatch(args: argparse.Namespace) -> int:
         lab.heal(args.host)
     elif c == "boot":
         lab.boot(args.host)
+    elif c == "power-cut":
+        lab.power_cut(args.hosts)
+        print(f"lab: power cut on {', '.join(args.hosts)}; `pier-lab boot HOST` brings each back")
+    elif c == "bitflip":
+        for f in lab.bitflip(args.host, args.glob, args.count, args.seed):
+            print(f"lab: {args.host}: flipped bit {f['bit']} of byte {f['offset']} of {f['path']}")
+    elif c == "truncate":
+        for f in lab.truncate(args.host, args.glob, args.size, args.newest):
+            print(f"lab: {args.host}: {f['path']} cut from {f['from']} to {f['to']} bytes")
+    elif c == "keep":
+        for path in lab.keep(args.host, args.glob):
+            print(f"lab: {args.host}: kept {path}")
+    elif c == "rollback":
+        for path in lab.rollback(args.host):
+            print(f"lab: {args.host}: rolled back {path}")
     elif c == "reset":
         lab.reset_faults()
     else:

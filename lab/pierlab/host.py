@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import struct
 import subprocess
 import time
 import uuid
@@ -52,6 +54,35 @@ def ensure_store(h: layout.HostLayout) -> None:
         # -m 0: no blocks reserved for root, so a full store is full for nats-server too.
         run(["mkfs.ext4", "-q", "-F", "-m", "0", "-L", h.name[-6:], str(h.store_image)])
     run(["mount", "-o", "loop", str(h.store_image), str(h.store)])
+
+
+# linux/fs.h: FS_IOC_SHUTDOWN = _IOR('X', 125, __u32); ext4's flag that drops, with the
+# filesystem, every write that had not reached the device (the journal is not flushed either).
+FS_IOC_SHUTDOWN = 0x8004587D
+EXT4_GOING_FLAGS_NOLOGFLUSH = 0x2
+
+
+def cut_store(h: layout.HostLayout) -> None:
+    """The store loses power: from now on it keeps exactly what had reached its device."""
+    fd = os.open(h.store, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.ioctl(fd, FS_IOC_SHUTDOWN, struct.pack("I", EXT4_GOING_FLAGS_NOLOGFLUSH))
+    finally:
+        os.close(fd)
+
+
+def remount_store(h: layout.HostLayout, timeout: float = 10) -> None:
+    """Mounts a cut store again, as the next boot would: its journal replays. The host's mount
+    namespace, which held it too, may take a moment to go after its last process."""
+    deadline = time.monotonic() + timeout
+    while os.path.ismount(h.store):
+        done = run(["umount", str(h.store)], check=False)
+        if done.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            raise LabError(f"{h.name}: cannot unmount its store {h.store}: {done.stderr.strip()}")
+        time.sleep(0.05)
+    ensure_store(h)
 
 
 def cgroup_pids(cgroup: Path) -> list[int]:

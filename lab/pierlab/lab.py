@@ -8,6 +8,8 @@ import errno
 import fcntl
 import json
 import os
+import random
+import shutil
 import signal as signals
 import subprocess
 import threading
@@ -266,6 +268,112 @@ class Lab:
         """Every process of the host dies at once; its disks and network stay as they were."""
         host.crash(self._host(name))
 
+    def power_cut(self, names: Sequence[str]) -> None:
+        """Every host named loses power at the same instant: all are frozen first, then each
+        store drops the writes that had not reached its device, then the hosts die; each store
+        is mounted again so its journal replays, as at the next boot (`boot` brings them back)."""
+        hosts = [self._host(n) for n in dict.fromkeys(names)]
+        if not hosts:
+            raise LabError("power-cut: name at least one host")
+        for h in hosts:
+            if host.pid1(h) is None:
+                raise LabError(f"power-cut: {h.name} is not running")
+        for h in hosts:
+            host.set_frozen(h, True)
+        for h in hosts:
+            host.cut_store(h)
+        for h in hosts:
+            host.crash(h)
+        for h in hosts:
+            host.remount_store(h)
+
+    def _stopped_store(self, name: str, verb: str) -> layout.HostLayout:
+        h = self._host(name)
+        if host.pid1(h) is not None:
+            raise LabError(f"{verb} {name}: the host runs; corrupt a stopped store (crash or power-cut it first)")
+        return h
+
+    def _store_files(self, h: layout.HostLayout, pattern: str, verb: str) -> list[Path]:
+        """Regular files of the store matching `pattern` (a glob relative to the store's root,
+        /var/lib/pier in the host), in name order."""
+        files = sorted(p for p in h.store.glob(pattern) if p.is_file() and not p.is_symlink())
+        if not files:
+            raise LabError(f"{verb} {h.name}: no file of the store matches {pattern!r}")
+        return files
+
+    def bitflip(self, name: str, pattern: str, count: int = 1, seed: int | None = None) -> list[dict]:
+        """Flips `count` bits of a stopped host's store, each in a random file matching `pattern`
+        at a random place; returns where (path in the host, byte offset, bit)."""
+        h = self._stopped_store(name, "bitflip")
+        if count < 1:
+            raise LabError(f"bitflip {name}: --count must be at least 1, not {count}")
+        files = [f for f in self._store_files(h, pattern, "bitflip") if f.stat().st_size > 0]
+        if not files:
+            raise LabError(f"bitflip {name}: every file matching {pattern!r} is empty")
+        rng = random.Random(seed)
+        flips = []
+        for _ in range(count):
+            path = rng.choice(files)
+            offset = rng.randrange(path.stat().st_size)
+            bit = rng.randrange(8)
+            with open(path, "r+b") as f:
+                f.seek(offset)
+                byte = f.read(1)[0]
+                f.seek(offset)
+                f.write(bytes([byte ^ (1 << bit)]))
+                os.fsync(f.fileno())
+            flips.append({"path": self._in_host(h, path), "offset": offset, "bit": bit})
+        return flips
+
+    def truncate(self, name: str, pattern: str, size: int | None = None, newest: bool = False) -> list[dict]:
+        """Cuts the files of a stopped host's store matching `pattern` (only the most recently
+        modified with `newest`) to `size` bytes, by default to half their size."""
+        h = self._stopped_store(name, "truncate")
+        files = self._store_files(h, pattern, "truncate")
+        if newest:
+            files = [max(files, key=lambda p: (p.stat().st_mtime_ns, p.name))]
+        cuts = []
+        for path in files:
+            before = path.stat().st_size
+            after = before // 2 if size is None else size
+            if after > before:
+                raise LabError(f"truncate {name}: {self._in_host(h, path)} has {before} bytes, fewer than {after}")
+            os.truncate(path, after)
+            cuts.append({"path": self._in_host(h, path), "from": before, "to": after})
+        return cuts
+
+    def keep(self, name: str, pattern: str) -> list[str]:
+        """Copies the files of a stopped host's store matching `pattern` aside, for `rollback`."""
+        h = self._stopped_store(name, "keep")
+        kept = []
+        for path in self._store_files(h, pattern, "keep"):
+            copy = h.kept / path.relative_to(h.store)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
+            kept.append(self._in_host(h, path))
+        return kept
+
+    def rollback(self, name: str) -> list[str]:
+        """Puts the copies `keep` took back over the files of a stopped host's store: an old
+        version of a file, as a restored backup or a misbehaving disk cache would leave it."""
+        h = self._stopped_store(name, "rollback")
+        copies = sorted(p for p in h.kept.rglob("*") if p.is_file()) if h.kept.is_dir() else []
+        if not copies:
+            raise LabError(f"rollback {name}: nothing kept (`pier-lab keep {name} GLOB` first)")
+        restored = []
+        for copy in copies:
+            path = h.store / copy.relative_to(h.kept)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(copy, path)
+            restored.append(self._in_host(h, path))
+        shutil.rmtree(h.kept)
+        os.sync()
+        return restored
+
+    @staticmethod
+    def _in_host(h: layout.HostLayout, path: Path) -> str:
+        return str(Path("/var/lib/pier") / path.relative_to(h.store))
+
     def boot(self, name: str, say=print) -> None:
         """Boots a crashed host on the same disks; returns when systemd and sshd run."""
         h = self._host(name)
@@ -338,6 +446,7 @@ class Lab:
             if host.pid1(h) is None:
                 self.boot(name, say=log.info)
             self.unfill(name)
+            shutil.rmtree(h.kept, ignore_errors=True)
         with self._state() as state:
             state["faults"] = {}
         for name in self.hosts():

@@ -104,6 +104,11 @@ class HostLayout:
         return self.dir / "store"
 
     @property
+    def kept(self) -> Path:
+        """Copies of store files taken by `keep`, for `rollback`."""
+        return self.dir / "kept"
+
+    @property
     def console_log(self) -> Path:
         return self.dir / "console.log"
 

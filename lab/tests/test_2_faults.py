@@ -123,3 +123,62 @@ def test_fill_makes_the_store_full_and_unfill_frees_it(healthy_lab):
     assert write_4k(lab, N1, probe) == "written"
     for name in (N1, N2):
         lab.exec(name, ["rm", "-f", probe])
+
+
+# Written in the host: one file fsynced, one not; the cut follows at once, long before ext4's
+# 5 s journal commit or the 30 s writeback would have put the second on the device.
+WRITE_BOTH = """
+import os
+with open("/var/lib/pier/lab-synced", "wb", buffering=0) as f:
+    f.write(b"synced\\n")
+    os.fsync(f.fileno())
+fd = os.open("/var/lib/pier", os.O_DIRECTORY)
+os.fsync(fd)
+with open("/var/lib/pier/lab-unsynced", "wb", buffering=0) as f:
+    f.write(b"unsynced\\n")
+"""
+
+
+def test_power_cut_keeps_what_was_fsynced_and_drops_what_was_not(healthy_lab):
+    lab = healthy_lab
+    for name in (N2, N3):
+        lab.exec(name, ["python3", "-c", WRITE_BOTH])
+    lab.power_cut([N2, N3])
+    with pytest.raises(LabError, match="not running"):
+        lab.power_cut([N2])
+    for name in (N2, N3):
+        assert pid1(layout.host(name)) is None
+        assert lab.status()["hosts"][name]["systemd"] == "crashed"
+    assert ssh_banner(lab, A1).startswith("SSH-2.0"), "a host that kept its power went down"
+    for name in (N2, N3):
+        lab.boot(name)
+        kept = lab.exec(name, "cat /var/lib/pier/lab-synced; cat /var/lib/pier/lab-unsynced 2>/dev/null; true")
+        assert kept.stdout == "synced\n", f"{name}: {kept.stdout!r}"
+        lab.exec(name, "rm -f /var/lib/pier/lab-synced /var/lib/pier/lab-unsynced")
+
+
+def test_bitflip_truncate_and_rollback_change_a_stopped_store_where_they_say(healthy_lab):
+    lab = healthy_lab
+    store = layout.host(N3).store
+    lab.exec(N3, "mkdir -p /var/lib/pier/lab-c && head -c 4096 /dev/zero > /var/lib/pier/lab-c/a.blk && sync")
+    with pytest.raises(LabError, match="the host runs"):
+        lab.bitflip(N3, "lab-c/*.blk")
+    lab.crash(N3)
+    with pytest.raises(LabError, match="no file of the store matches"):
+        lab.bitflip(N3, "lab-c/*.idx")
+
+    lab.keep(N3, "lab-c/*.blk")
+    (flip,) = lab.bitflip(N3, "lab-c/*.blk", seed=7)
+    assert flip["path"] == "/var/lib/pier/lab-c/a.blk"
+    data = (store / "lab-c/a.blk").read_bytes()
+    changed = [i for i, b in enumerate(data) if b]
+    assert changed == [flip["offset"]] and data[flip["offset"]] == 1 << flip["bit"]
+
+    (cut,) = lab.truncate(N3, "lab-c/*.blk", newest=True)
+    assert (cut["from"], cut["to"]) == (4096, 2048)
+    assert (store / "lab-c/a.blk").stat().st_size == 2048
+
+    assert lab.rollback(N3) == ["/var/lib/pier/lab-c/a.blk"]
+    assert (store / "lab-c/a.blk").read_bytes() == bytes(4096)
+    lab.boot(N3)
+    lab.exec(N3, "rm -r /var/lib/pier/lab-c")

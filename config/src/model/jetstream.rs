@@ -93,7 +93,7 @@ impl fmt::Display for SyncPolicy {
             SyncPolicy::Always => f.write_str("always"),
             SyncPolicy::Every(span) => write!(f, "every {span}"),
             SyncPolicy::ServerDefault => {
-                f.write_str("the server's default (every 2 minutes, or 2.9's own)")
+                f.write_str("on nats-server's own schedule (every 2 minutes)")
             }
         }
     }
