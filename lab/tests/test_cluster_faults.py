@@ -104,6 +104,36 @@ def boot_two(cluster: Cluster, node: str) -> None:
         cluster.lab.boot(n, say=lambda _: None)
 
 
+def power_cut_all(cluster: Cluster, node: str) -> None:
+    cluster.lab.power_cut(NODES)
+
+
+def boot_all(cluster: Cluster, node: str) -> None:
+    for n in NODES:
+        cluster.lab.boot(n, say=lambda _: None)
+
+
+def power_cut_while_partner_paused(cluster: Cluster, node: str) -> None:
+    # Jepsen's NATS 2.12.1 analysis: one node's OS crash while another is paused (#7567).
+    cluster.lab.freeze(partner(node))
+    cluster.lab.power_cut([node])
+
+
+def boot_and_resume_partner(cluster: Cluster, node: str) -> None:
+    cluster.lab.boot(node, say=lambda _: None)
+    cluster.lab.thaw(partner(node))
+
+
+def power_cut_while_partitioned(cluster: Cluster, node: str) -> None:
+    cluster.lab.partition(node, peers_of(node))
+    cluster.lab.power_cut([node])
+
+
+def boot_and_heal(cluster: Cluster, node: str) -> None:
+    cluster.lab.boot(node, say=lambda _: None)
+    cluster.lab.heal(node)
+
+
 def resume(cluster: Cluster, node: str) -> None:
     # The watchdog may have replaced the stopped nats-server already; a new one is running then.
     with contextlib.suppress(LabError):
@@ -155,6 +185,22 @@ FAULTS = [
         short=False,  # test_package has the watchdog's restart
     ),
     Fault("two hosts crashed (no quorum), booted again", crash_two, boot_two, (10, 20), ("leader",)),
+    # Jepsen's menu: the stores keep only what reached their devices (pier-lab power-cut).
+    Fault("power cut of all three hosts at once", power_cut_all, boot_all, (5, 10), ("all",)),
+    Fault(
+        "power cut of one host while another is paused",
+        power_cut_while_partner_paused,
+        boot_and_resume_partner,
+        (5, 10),
+        ("follower", "leader"),
+    ),
+    Fault(
+        "power cut of one host while it is partitioned",
+        power_cut_while_partitioned,
+        boot_and_heal,
+        (5, 10),
+        ("leader", "follower"),
+    ),
     # The short suite has it in test_ansible (under load, counted the same way).
     Fault("rolling restart (rolling-restart.yml)", rolling_restart, nothing, (0, 75), ("all",), short=False),
 ]

@@ -170,9 +170,24 @@ impl Record {
             serde_json::to_vec_pretty(&self.contents).map_err(|e| err(std::io::Error::other(e)))?;
         text.push(b'\n');
         pier_cli::durable::write_atomically(&self.path, &text).map_err(err)?;
+        owned_like_its_directory(&self.path).map_err(err)?;
         self.changed = false;
         Ok(())
     }
+}
+
+/// `pier-broker provision` run as root writes into the store directory of user pier: the record
+/// must stay readable by the supervisor, which runs as that user.
+fn owned_like_its_directory(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = path.parent().filter(|_| nix::unistd::geteuid().is_root()) else {
+        return Ok(());
+    };
+    let (dir, file) = (std::fs::metadata(dir)?, std::fs::metadata(path)?);
+    if (dir.uid(), dir.gid()) == (file.uid(), file.gid()) {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(dir.uid()), Some(dir.gid()))
 }
 
 #[cfg(test)]
@@ -217,6 +232,20 @@ mod tests {
         assert_eq!(again.get("LOGS"), Some(seen(10)));
         again.observe("LOGS", seen(3), true);
         assert_eq!(again.get("LOGS"), Some(seen(3)));
+    }
+
+    #[test]
+    fn written_by_root_the_record_belongs_to_the_store_directory_s_owner() {
+        use std::os::unix::fs::MetadataExt;
+        // Needs root, as CI and `pier-broker provision` on a node have: it fails without.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+        let path = dir.path().join(FILE);
+        let mut record = Record::load(&path).unwrap();
+        record.observe("LOGS", seen(1), false);
+        record.save().unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
     }
 
     #[test]
