@@ -401,3 +401,74 @@ fn exit_codes_separate_invalid_from_unrunnable() {
     let out = pier(&["render", "--config", "/nonexistent/pier.toml"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn diff_says_for_each_changed_key_whether_a_reload_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = repo().join("docs/examples/local/node-1.toml");
+    let text = std::fs::read_to_string(&local).unwrap();
+    let reloadable = dir.path().join("reloadable.toml");
+    std::fs::write(
+        &reloadable,
+        text.replace(
+            "lame_duck_duration = \"30s\"",
+            "lame_duck_duration = \"45s\"",
+        ),
+    )
+    .unwrap();
+    let renamed = dir.path().join("renamed.toml");
+    std::fs::write(
+        &renamed,
+        text.replace("name = \"node-1\"", "name = \"node-9\"")
+            .replace(
+                "lame_duck_duration = \"30s\"",
+                "lame_duck_duration = \"45s\"",
+            ),
+    )
+    .unwrap();
+    let from = local.to_str().unwrap();
+
+    let args = ["diff", "--from", from, "--to", reloadable.to_str().unwrap()];
+    let out = pier(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("limits.lame_duck_duration: \"30s\" -> \"45s\"  [reload")
+            && stdout.contains("reload: `systemctl reload pier-broker`"),
+        "{}",
+        describe(&args, &out)
+    );
+
+    let args = [
+        "diff",
+        "--from",
+        from,
+        "--to",
+        renamed.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let out = pier(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["apply"], "restart", "{report:#}");
+    let keys: Vec<(&str, &str)> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap(), c["apply"].as_str().unwrap()))
+        .collect();
+    assert!(keys.contains(&("node.name", "restart")), "{report:#}");
+    assert!(
+        keys.contains(&("limits.lame_duck_duration", "reload")),
+        "{report:#}"
+    );
+
+    let args = ["diff", "--from", from, "--to", from];
+    let out = pier(&args);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing changed"));
+
+    let missing = dir.path().join("missing.toml");
+    let args = ["diff", "--from", from, "--to", missing.to_str().unwrap()];
+    assert_eq!(pier(&args).status.code(), Some(2));
+}

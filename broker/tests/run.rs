@@ -107,8 +107,8 @@ fn notify_sequence_reload_and_lame_duck_stop() {
     assert_eq!(supervisor.server_pid(Duration::from_secs(1)), Some(server));
     assert_eq!(live_max_payload(&node), Some(2 * 1024 * 1024));
 
-    // Valid for pier and for `nats-server -t`, but nats-server cannot reload a new server name:
-    // it keeps running as before and the live file goes back to what it runs.
+    // Valid for pier and for `nats-server -t`, but a reload cannot apply a new server name: pier
+    // refuses it before nats-server sees it, which keeps running as before on the file it runs.
     let renamed = NodePorts {
         name: "renamed".into(),
         ..node.ports.clone()
@@ -127,8 +127,10 @@ fn notify_sequence_reload_and_lame_duck_stop() {
         .expect("READY=1 after a reload nats-server refused");
     let status = field(&ready, "STATUS").unwrap_or_default();
     assert!(
-        status.contains("did not load") && status.contains("systemctl restart pier-broker"),
-        "a refusal nats-server gives says a restart applies it: {status}"
+        status.contains("did not load")
+            && status.contains("node.name")
+            && status.contains("systemctl restart pier-broker"),
+        "a refused reload names the key and says a restart applies it: {status}"
     );
     assert_eq!(
         std::fs::read_to_string(node.runtime_conf()).unwrap(),

@@ -6,6 +6,7 @@
 //! the files it names ([`limited_read`], [`secret`]) and asking the nats-server binary its version
 //! ([`server_binary`]).
 
+pub mod changes;
 pub mod cpuset;
 pub mod diagnostic;
 pub mod limited_read;

@@ -1,5 +1,6 @@
 //! Command-line interface of pier-broker.
 
+mod diff_cmd;
 mod provision_cmd;
 mod render_cmd;
 mod run_cmd;
@@ -36,6 +37,12 @@ pub enum Command {
     ///
     /// Exit status: 0 valid, 1 invalid (or warnings with --deny-warnings), 2 could not run.
     Validate(ValidateArgs),
+    /// Show what changed between two pier.toml files, key by key, and whether each change takes
+    /// a reload (`systemctl reload pier-broker`) or a restart. The supervisor refuses a reload
+    /// that needs a restart; the Ansible role asks this command which one to do.
+    ///
+    /// Exit status: 0 compared, 1 a file is not a valid pier.toml, 2 a file cannot be read.
+    Diff(DiffArgs),
     /// Print the nats-server configuration rendered from pier.toml (secrets redacted).
     ///
     /// Exit status: 0 rendered, 1 invalid configuration, 2 could not run.
@@ -50,8 +57,8 @@ pub enum Command {
     /// --accept-loss. See docs/jetstream.md.
     ///
     /// Exit status: 0 the cluster matches (or would, with --dry-run), 1 invalid configuration,
-    /// changes refused or a stream lost, 2 could not run (server unreachable, JetStream unavailable past
-    /// [provision] timeout, request rejected).
+    /// changes refused or a stream lost, 2 could not run (server unreachable, JetStream
+    /// unavailable past [provision] timeout, request rejected).
     Provision(ProvisionArgs),
     /// Supervise nats-server in the foreground: render, check, start pinned and without
     /// capabilities, report to systemd (Type=notify), reload on SIGHUP, lame duck on SIGTERM.
@@ -113,6 +120,19 @@ pub struct ValidateArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The configuration the node runs.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// The configuration to apply.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +202,7 @@ fn valid_config(args: &ConfigArgs, nothing: &str, format: Format) -> Result<Chec
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate_cmd::run(&args),
+        Command::Diff(args) => diff_cmd::run(&args),
         Command::Render(args) => render_cmd::run(&args),
         Command::Provision(args) => provision_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),

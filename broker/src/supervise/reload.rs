@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use pier_config::changes::{self, Apply, KeyChange};
 use pier_config::Config;
 use tokio::time::Instant;
 
@@ -76,14 +77,7 @@ impl Reload {
 
     async fn apply(&self) -> Result<Config, String> {
         let (loaded, text) = self.prepare().await?;
-        if loaded.config.node.nats_server != self.running.config.node.nats_server {
-            tracing::warn!("node.nats_server changed: the new binary is used at the next restart");
-        }
-        if loaded.config.resources != self.running.config.resources {
-            tracing::warn!(
-                "resources changed: CPU placement and GOMEMLIMIT apply at the next restart"
-            );
-        }
+        refuse_restart_changes(&self.running.config, &loaded.config)?;
         let conf = self.runtime_dir.join(CONF_NAME);
         let staged = runtime_file::stage(&self.runtime_dir, &text).map_err(|e| e.to_string())?;
         runtime_file::check_with_server(&self.running.binary, staged.path())
@@ -177,4 +171,23 @@ impl Reload {
             _ => None,
         }
     }
+}
+
+/// A reload applies only what nats-server (or pier after it) takes on a reload; a change that
+/// needs a restart refuses the whole reload, before nats-server sees anything, with the answer
+/// `pier-broker diff` gives.
+fn refuse_restart_changes(running: &Config, new: &Config) -> Result<(), String> {
+    let restart: Vec<KeyChange> = changes::changes(running, new)
+        .into_iter()
+        .filter(|c| c.apply == Apply::Restart)
+        .collect();
+    let Some(first) = restart.first() else {
+        return Ok(());
+    };
+    let keys: Vec<&str> = restart.iter().map(|c| c.key.as_str()).collect();
+    Err(format!(
+        "the new configuration did not load: {} changed, which a reload cannot apply ({}); nothing was applied, and `systemctl restart pier-broker` applies it (`pier-broker diff --from OLD --to NEW` lists every change)",
+        keys.join(", "),
+        first.why
+    ))
 }
