@@ -53,7 +53,15 @@ def ensure_store(h: layout.HostLayout) -> None:
             image.truncate(layout.STORE_SIZE_MIB << 20)
         # -m 0: no blocks reserved for root, so a full store is full for nats-server too.
         run(["mkfs.ext4", "-q", "-F", "-m", "0", "-L", h.name[-6:], str(h.store_image)])
-    run(["mount", "-o", "loop", str(h.store_image), str(h.store)])
+    # A loop device of its own every time, never `mount -o loop`: that reuses a device still
+    # attached to the image, and after a power cut another mount namespace (any `ip netns exec`
+    # running meanwhile) keeps the dead superblock on it, which a mount would hand back (EIO)
+    # instead of replaying the journal. Detaching the mounted device makes it go with the mount.
+    device = run(["losetup", "--find", "--show", str(h.store_image)]).stdout.strip()
+    try:
+        run(["mount", device, str(h.store)])
+    finally:
+        run(["losetup", "--detach", device], check=False)
 
 
 # linux/fs.h: FS_IOC_SHUTDOWN = _IOR('X', 125, __u32); ext4's flag that drops, with the

@@ -106,7 +106,14 @@ class Playbooks:
         self.vars = tmp / "lab-vars.json"
         self.vars.write_text(json.dumps({**LAB_VARS, "pier_package_file": str(package())}))
 
-    def run(self, playbook: str, *args: str, extra: dict | None = None, check: bool = True):
+    def run(
+        self,
+        playbook: str,
+        *args: str,
+        extra: dict | None = None,
+        check: bool = True,
+        limit: list[str] = NODES,
+    ):
         argv = [
             "env",
             f"ANSIBLE_CONFIG={ANSIBLE / 'ansible.cfg'}",
@@ -120,7 +127,7 @@ class Playbooks:
             "-i",
             "/run/pier-lab/inventory.ini",
             "--limit",
-            ",".join(NODES),
+            ",".join(limit),
             "-e",
             f"@{self.vars}",
             "-e",
@@ -141,12 +148,12 @@ class Playbooks:
         return done
 
 
-def recap(output: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP: host → counters (ok, changed, failed, ...)."""
+def recap(output: str, hosts: list[str] = NODES) -> dict[str, dict[str, int]]:
+    """PLAY RECAP: host → counters (ok, changed, failed, ...), one for each of `hosts`."""
     found = {}
     for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
         found[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
-    assert set(found) == set(NODES), f"no recap for every node:\n{output[-3000:]}"
+    assert set(found) == set(hosts), f"no recap for exactly {hosts}:\n{output[-3000:]}"
     return found
 
 
@@ -221,9 +228,20 @@ def wait_whole(lab: Lab, timeout: float = WHOLE_TIMEOUT) -> float:
         assert time.monotonic() - started < timeout, (
             f"the cluster was not whole again after {timeout:.0f}s: "
             + "; ".join(f"{n}: {said_by_status(lab, n)}" for n in NODES)
+            + "".join(journal_tail(lab, n) for n in NODES if not ready(lab, n))
         )
         time.sleep(0.5)
     return time.monotonic() - started
+
+
+def journal_tail(lab: Lab, node: str, lines: int = 25) -> str:
+    """The last lines pier-broker's unit logged on a node, for a failure's message."""
+    argv = ["journalctl", "-u", UNIT, "-n", str(lines), "--no-pager", "-o", "short-monotonic"]
+    try:
+        done = lab.exec(node, argv, check=False, timeout=15)
+    except LabError as e:
+        return f"\n--- {node}: no journal ({e})"
+    return f"\n--- {node}: journalctl -u {UNIT}\n{done.stdout}"
 
 
 def said_by_status(lab: Lab, node: str) -> str:

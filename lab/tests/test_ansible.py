@@ -29,6 +29,7 @@ from rollout import (
     ANSIBLE,
     VENV,
     NODES,
+    CONFIG,
     LAB_VARS,
     package,
     mixed_load,
@@ -102,6 +103,17 @@ def test_a_second_run_changes_nothing(playbooks: Playbooks, lab: Lab, request) -
     say(request, f"ansible: second run in {done.seconds:.1f}s")
     for host, counters in recap(done.stdout).items():
         assert counters["changed"] == 0, f"{host} changed on a second run:\n{done.stdout[-4000:]}"
+    assert {n: unit_events(lab, n) for n in NODES} == events
+
+
+def test_a_run_limited_to_one_node_keeps_every_peer(playbooks: Playbooks, lab: Lab) -> None:
+    # How operators try a change on one host; the peers once were the play's hosts, and this run
+    # rendered node-1 a cluster of one (issue 23).
+    events = {n: unit_events(lab, n) for n in NODES}
+    done = playbooks.run("site.yml", limit=[NODES[0]])
+    assert recap(done.stdout, [NODES[0]])[NODES[0]]["changed"] == 0, done.stdout[-4000:]
+    peers = lab.exec(NODES[0], ["grep", "-c", r"^\[\[cluster.peers\]\]", CONFIG]).stdout.strip()
+    assert peers == "3", f"{NODES[0]}'s pier.toml lists {peers} peers"
     assert {n: unit_events(lab, n) for n in NODES} == events
 
 

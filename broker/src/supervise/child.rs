@@ -14,6 +14,7 @@ use pier_config::CpuSet;
 use tokio::task::JoinHandle;
 
 use super::load::Loaded;
+use super::last_words::LastWords;
 use super::logs;
 use super::placement::{to_affinity, Placement, PlacementError};
 
@@ -162,7 +163,7 @@ pub struct Server {
     pub process: tokio::process::Child,
     /// Never 0: kill(0, ...) would signal the supervisor's own process group.
     pub pid: Pid,
-    log_tasks: Vec<JoinHandle<()>>,
+    log_tasks: Vec<JoinHandle<LastWords>>,
 }
 
 /// What a start gave.
@@ -233,10 +234,15 @@ impl Server {
         self.drain_logs().await;
     }
 
-    /// Lets the last lines (often the reason for an exit) reach the log.
-    pub async fn drain_logs(&mut self) {
+    /// Lets the last lines (often the reason for an exit) reach the log; returns what they said
+    /// about the store.
+    pub async fn drain_logs(&mut self) -> LastWords {
+        let mut words = LastWords::default();
         for task in self.log_tasks.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+            if let Ok(Ok(said)) = tokio::time::timeout(Duration::from_secs(2), task).await {
+                words.merge(said);
+            }
         }
+        words
     }
 }

@@ -4,6 +4,8 @@
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::task::JoinHandle;
 
+use super::last_words::LastWords;
+
 /// nats-server's own log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerLevel {
@@ -86,8 +88,7 @@ pub fn parse(line: &str) -> LogLine<'_> {
 }
 
 /// Re-emits one line of nats-server output under the `nats_server` target.
-pub fn emit(server: &str, raw: &str) {
-    let line = parse(raw);
+pub fn emit(server: &str, line: &LogLine<'_>) {
     let original = line.level.map_or("", ServerLevel::tag);
     let message = line.message;
     match line.level {
@@ -110,8 +111,12 @@ pub fn emit(server: &str, raw: &str) {
     }
 }
 
-/// Re-emits nats-server's standard error and output, each from a task of its own.
-pub fn forward_output(child: &mut tokio::process::Child, server: &str) -> Vec<JoinHandle<()>> {
+/// Re-emits nats-server's standard error and output, each from a task of its own that ends, when
+/// its stream closes, with what the lines said about the store.
+pub fn forward_output(
+    child: &mut tokio::process::Child,
+    server: &str,
+) -> Vec<JoinHandle<LastWords>> {
     let mut tasks = Vec::new();
     if let Some(stderr) = child.stderr.take() {
         tasks.push(forward_lines(stderr, server.to_owned()));
@@ -126,17 +131,24 @@ pub fn forward_output(child: &mut tokio::process::Child, server: &str) -> Vec<Jo
 fn forward_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,
     server: String,
-) -> JoinHandle<()> {
+) -> JoinHandle<LastWords> {
     tokio::spawn(async move {
         let mut reader = BufReader::new(stream);
         let mut buf = Vec::new();
+        let mut words = LastWords::default();
         loop {
             buf.clear();
             match reader.read_until(b'\n', &mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(_) => emit(&server, &String::from_utf8_lossy(&buf)),
+                Ok(_) => {
+                    let raw = String::from_utf8_lossy(&buf);
+                    let line = parse(&raw);
+                    words.note(line.message);
+                    emit(&server, &line);
+                }
             }
         }
+        words
     })
 }
 

@@ -6,6 +6,7 @@
 
 pub mod child;
 mod health;
+mod last_words;
 mod load;
 pub mod logs;
 pub mod notify;
@@ -163,11 +164,14 @@ pub async fn run(prepared: Prepared) -> Result<Ended, SuperviseError> {
                 if let Some(reload) = reloading.take() {
                     reload.abort();
                 }
-                supervisor.server.drain_logs().await;
-                let reason = match status {
+                let words = supervisor.server.drain_logs().await;
+                let mut reason = match status {
                     Ok(status) => format!("nats-server exited on its own: {status}"),
                     Err(e) => format!("lost track of nats-server: {e}"),
                 };
+                if let Some(why) = words.explain() {
+                    reason = format!("{reason}; {why}");
+                }
                 tracing::error!("{reason}");
                 supervisor.state.update(|s| s.phase = Phase::Exited { reason: reason.clone() });
                 supervisor.notifier.status(&supervisor.state.read(status_line));
