@@ -13,8 +13,8 @@ use pier_config::units::Bytes;
 use pier_config::CpuSet;
 use tokio::task::JoinHandle;
 
-use super::load::Loaded;
 use super::last_words::LastWords;
+use super::load::Loaded;
 use super::logs;
 use super::placement::{to_affinity, Placement, PlacementError};
 

@@ -1,6 +1,6 @@
 //! What nats-server said about its JetStream store before it exited. After a power cut
 //! nats-server 2.15.1 may find a torn state file (`$SYS/_js_/_meta_/msgs/index.db: bad message`)
-//! and refuse to start JetStream at all; systemd's restarts then fail the same way. Its exit is
+//! a corrupt raft snapshot or a file where its directory was, and refuse to start JetStream at all; systemd's restarts then fail the same way. Its exit is
 //! reported as a damaged store, with the file it named and the way back, so that the operator
 //! does not take it for a crash that another restart will cure.
 
@@ -32,22 +32,37 @@ impl LastWords {
     /// Why JetStream did not start, and what to do, if nats-server said so.
     pub fn explain(&self) -> Option<String> {
         let refused = self.refused.as_ref()?;
-        Some(match &self.unreadable {
-            Some(file) => format!(
-                "its JetStream store is damaged (Can't start JetStream: {refused}; {file}): this \
-                 node cannot serve until its store is rebuilt from its peers \
-                 (docs/operations.md, \"A damaged store\")"
-            ),
-            None => format!("JetStream could not start: {refused}"),
-        })
+        if self.unreadable.is_none() && !shows_damage(refused) {
+            return Some(format!("JetStream could not start: {refused}"));
+        }
+        let file = self
+            .unreadable
+            .as_ref()
+            .map_or(String::new(), |file| format!("; {file}"));
+        Some(format!(
+            "its JetStream store is damaged (Can't start JetStream: {refused}{file}): this node \
+             cannot serve until its store is rebuilt from its peers (docs/operations.md, \
+             \"A damaged store\")"
+        ))
     }
 }
 
+/// How nats-server words a store it finds torn; a refused permission or a full disk is no damage
+/// (rebuilding would not help).
+fn shows_damage(message: &str) -> bool {
+    [
+        "bad message",
+        "corrupt",
+        "checksum",
+        "not a directory",
+        "storage directory not readable",
+    ]
+    .iter()
+    .any(|sign| message.contains(sign))
+}
+
 fn is_unreadable_store_file(message: &str) -> bool {
-    message.starts_with("Filestore [")
-        && ["bad message", "corrupt", "checksum"]
-            .iter()
-            .any(|sign| message.contains(sign))
+    message.starts_with("Filestore [") && shows_damage(message)
 }
 
 #[cfg(test)]
@@ -75,12 +90,31 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_without_a_damaged_file_says_only_why() {
+    fn a_directory_the_cut_turned_into_a_file_is_damage_too() {
+        // Also seen in the lab after a power cut of one host while another was paused.
         let mut words = LastWords::default();
-        words.note("Can't start JetStream: insufficient resources");
+        words.note("Can't start JetStream: could not create message storage directory - mkdir /var/lib/pier/jetstream/jetstream/$SYS/_js_/_meta_/msgs: not a directory");
+        let said = words.explain().expect("JetStream refused to start");
+        assert!(said.starts_with("its JetStream store is damaged (Can't start JetStream: could not create message storage directory - mkdir /var/lib/pier/jetstream/jetstream/$SYS/_js_/_meta_/msgs: not a directory): "), "{said}");
+    }
+
+    #[test]
+    fn a_corrupt_raft_snapshot_is_damage_too() {
+        // The third kind the lab's power cuts left (nats-server #7556 is its corruption twin).
+        let mut words = LastWords::default();
+        words.note("Can't start JetStream: raft: snapshot corrupt");
+        assert!(words.explain().is_some_and(|s| s.starts_with(
+            "its JetStream store is damaged (Can't start JetStream: raft: snapshot corrupt): "
+        )));
+    }
+
+    #[test]
+    fn a_refusal_that_is_no_damage_says_only_why() {
+        let mut words = LastWords::default();
+        words.note("Can't start JetStream: could not create storage directory - mkdir /var/lib/pier/jetstream: permission denied");
         assert_eq!(
             words.explain().as_deref(),
-            Some("JetStream could not start: insufficient resources")
+            Some("JetStream could not start: could not create storage directory - mkdir /var/lib/pier/jetstream: permission denied")
         );
     }
 
@@ -98,6 +132,8 @@ mod tests {
         out.note(AFTER_A_POWER_CUT[1]);
         err.note(AFTER_A_POWER_CUT[4]);
         err.merge(out);
-        assert!(err.explain().is_some_and(|s| s.contains("index.db: bad message")));
+        assert!(err
+            .explain()
+            .is_some_and(|s| s.contains("index.db: bad message")));
     }
 }
