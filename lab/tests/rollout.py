@@ -203,18 +203,23 @@ def rolled_out(request: pytest.FixtureRequest, lab: Lab, tmp_path_factory: pytes
     return playbooks
 
 
-def ready(lab: Lab, node: str) -> bool:
+def view(lab: Lab, node: str) -> dict:
+    """`pier-broker status --format json` on the node; empty if it gave none."""
     argv = ["pier-broker", "status", "--config", CONFIG, "--format", "json", "--timeout", "2"]
     try:
-        return whole(json.loads(lab.exec(node, argv, check=False, timeout=10).stdout))
+        return json.loads(lab.exec(node, argv, check=False, timeout=10).stdout)
     except (LabError, json.JSONDecodeError):
-        return False
+        return {}
 
 
-def whole(view: dict) -> bool:
-    node = view.get("node") or {}
+def ready(lab: Lab, node: str) -> bool:
+    return whole(view(lab, node))
+
+
+def whole(shown: dict) -> bool:
+    node = shown.get("node") or {}
     return bool(
-        view.get("cluster_formed")
+        shown.get("cluster_formed")
         and node.get("healthy")
         and (node.get("routes") or {}).get("all_routed")
         and any(s.get("name") == "LOGS" for s in node.get("streams") or [])
