@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import random
+import shlex
 import shutil
 import signal as signals
 import subprocess
@@ -223,7 +224,14 @@ class Lab:
 
     def ctl_argv(self, argv: Sequence[str] | str) -> list[str]:
         cmd = ["sh", "-c", argv] if isinstance(argv, str) else list(argv)
-        return ["ip", "netns", "exec", network_name(layout.CTL), *cmd]
+        # `ip netns exec` gives the command a copy of the machine's mounts, the hosts' stores
+        # among them. A copy that outlives a power cut (the bench's) keeps the cut store's old
+        # superblock beside the store mounted again, and its last unmount writes that superblock's
+        # stale metadata over the image: a store corrupted by the lab, not by the cut (EXT4-fs
+        # error "deleted inode referenced" a round later). Clients need no store: their copy drops them.
+        stores = " ".join(shlex.quote(str(layout.host(n).store)) for n in self.hosts())
+        drop = f'umount -l {stores} 2>/dev/null; exec "$@"' if stores else 'exec "$@"'
+        return ["ip", "netns", "exec", network_name(layout.CTL), "sh", "-c", drop, "ctl", *cmd]
 
     def ssh_argv(self, name: str, command: str | None = None) -> list[str]:
         """ssh from ctl to the host with the key every host trusts (what Ansible does)."""

@@ -10,6 +10,7 @@ import pytest
 
 from helpers import ping_loss, ssh_banner, wait_in, write_4k
 from pierlab import LabError, layout
+from pierlab.run import run
 from pierlab.host import pid1
 
 N1, N2, N3 = "nats-node-1", "nats-node-2", "nats-node-3"
@@ -162,6 +163,17 @@ def test_power_cut_keeps_what_was_fsynced_and_drops_what_was_not(healthy_lab):
         kept = lab.exec(name, "cat /var/lib/pier/lab-synced; cat /var/lib/pier/lab-unsynced 2>/dev/null; true")
         assert kept.stdout == "synced\n", f"{name}: {kept.stdout!r}"
         lab.exec(name, "rm -f /var/lib/pier/lab-synced /var/lib/pier/lab-unsynced")
+
+
+def test_a_client_in_ctl_holds_no_store(healthy_lab):
+    # Its copy of the machine's mounts, kept across a cut, would write stale metadata over the
+    # store mounted again when it went (lab.ctl_argv).
+    lab = healthy_lab
+    stores = [f" {layout.host(n).store} " for n in lab.hosts()]
+    machine = Path("/proc/self/mountinfo").read_text()
+    assert all(s in machine for s in stores), machine
+    seen = run(lab.ctl_argv(["cat", "/proc/self/mountinfo"])).stdout
+    assert not [s for s in stores if s in seen], seen
 
 
 def test_bitflip_truncate_and_rollback_change_a_stopped_store_where_they_say(healthy_lab):

@@ -173,6 +173,19 @@ pub struct StreamCluster {
     pub replicas: Vec<MetaPeer>,
 }
 
+impl StreamCluster {
+    /// How many replicas the stream has, as `server` (one of them) reports it. Versions list
+    /// them differently: 2.15.1 names the leader apart from the others, and while the stream
+    /// has no leader names every peer, itself included; 2.9.10 leaves itself out.
+    pub fn size(&self, server: &str) -> usize {
+        let mut peers: std::collections::BTreeSet<&str> =
+            self.replicas.iter().map(|r| r.name.as_str()).collect();
+        peers.extend(self.leader.as_deref());
+        peers.insert(server);
+        peers.len()
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StreamState {

@@ -130,7 +130,10 @@ pub fn summarize(snapshot: &Snapshot, expected_peers: &[String]) -> NodeView {
                     .as_ref()
                     .and_then(|c| c.leader.as_deref())
                     .map(text),
-                replicas: s.cluster.as_ref().map_or(1, |c| c.replicas.len() + 1),
+                replicas: s
+                    .cluster
+                    .as_ref()
+                    .map_or(1, |c| c.size(&snapshot.varz.server_name)),
                 messages: s.state.messages,
                 bytes: s.state.bytes,
                 consumers: s
@@ -288,6 +291,24 @@ mod tests {
             jsz: serde_json::from_value(read("jsz")).unwrap(),
             health: serde_json::from_value(read("healthz")).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_stream_without_a_leader_counts_each_peer_once() {
+        // As nats-server 2.15.1 listed LOGS when a power cut left it without a leader.
+        let jsz = JSZ.replace(
+            r#""cluster":{"leader":"n2","replicas":[{"name":"n0"},{"name":"n1"}]}"#,
+            r#""cluster":{"replicas":[{"name":"n0","current":true},{"name":"n1"},{"name":"n2"}]}"#,
+        );
+        let view = summarize(&snapshot(r#"{"routes":[]}"#, &jsz), &[]);
+        assert_eq!(
+            (view.streams[0].replicas, view.streams[0].leader.as_deref()),
+            (3, None)
+        );
+        assert_eq!(
+            summarize(&snapshot(r#"{"routes":[]}"#, JSZ), &[]).streams[0].replicas,
+            3
+        );
     }
 
     #[test]

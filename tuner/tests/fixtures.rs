@@ -179,19 +179,48 @@ fn old_server_with_sync_fails() {
         "{}",
         run.context()
     );
-    let run = check_fixture("tuned", &["--server-version", "2.15.1"]);
+    let run = check_fixture("tuned", &["--server-version", "2.14.6"]);
     assert_eq!(status(&run, "durability.fsync"), "pass");
+}
+
+/// A copy of the tuned host whose pier.toml has `from` replaced by `to`.
+fn tuned_with(from: &str, to: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(&fixture("tuned"), dir.path());
+    let config = dir.path().join("pier.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace(from, to)).unwrap();
+    dir
+}
+
+#[test]
+fn a_server_that_relaxes_fsync_for_replicated_streams_warns() {
+    // nats-server 2.15 fsyncs an R3 stream's store only at its snapshots, even with "always".
+    let run = check_fixture("tuned", &["--server-version", "2.15.1"]);
+    assert_eq!(
+        status(&run, "durability.fsync"),
+        "warn",
+        "{}",
+        run.context()
+    );
+    for words in ["2.15.1", "LOGS", "Power cuts", "A stream without a leader"] {
+        assert!(run.stdout().contains(words), "{words}: {}", run.context());
+    }
+    let r1 = tuned_with("replicas = 3", "replicas = 1");
+    let run = check_root(r1.path(), &["--server-version", "2.15.1"]);
+    assert_eq!(
+        status(&run, "durability.fsync"),
+        "pass",
+        "{}",
+        run.context()
+    );
 }
 
 #[test]
 fn unset_sync_fsyncs_every_write_where_the_server_can() {
     // pier's default: `always` on 2.10+, rendered as sync_interval; 2.9.10 cannot, and says so.
-    let dir = tempfile::tempdir().unwrap();
-    common::copy_tree(&fixture("tuned"), dir.path());
-    let config = dir.path().join("pier.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("sync = \"always\"\n", "")).unwrap();
-    let modern = check_root(dir.path(), &["--server-version", "2.15.1"]);
+    let dir = tuned_with("sync = \"always\"\n", "");
+    let modern = check_root(dir.path(), &["--server-version", "2.14.6"]);
     assert_eq!(
         status(&modern, "durability.fsync"),
         "pass",

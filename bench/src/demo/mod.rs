@@ -270,7 +270,7 @@ fn wait_for_seed_stream(nodes: &[&NodeProcess], replicas: usize) -> Result<(), D
                 .iter()
                 .flat_map(|a| &a.stream_detail)
                 .any(|s| {
-                    let copies = s.cluster.as_ref().map_or(1, |c| c.replicas.len() + 1);
+                    let copies = s.cluster.as_ref().map_or(1, |c| c.size(&node.node.name));
                     s.name == "LOGS"
                         && copies == replicas
                         && s.consumer_detail.iter().any(|c| c.name == "pull-worker")
