@@ -7,8 +7,8 @@ injected and undone; the bench drains the consumer and counts. Every scenario mu
 (an acknowledged message never consumed); the one exception is nats-server's own defect, counted
 and expected to fail (xfail) by name: a power cut after which it wound LOGS back behind its raft
 snapshot on some replicas and left it without a leader (docs/reliability.md, "Power cuts").
-Beside it: duplicates, unacknowledged publishes, the time until the cluster is whole again, the longest push gap, and what `pier-broker status` and the
-unit's STATUS line said during the fault.
+Beside it: duplicates, unacknowledged publishes, the time until the cluster is whole again, the
+longest push gap, and what `pier-broker status` and the unit's STATUS line said during the fault.
 
 PIER_FAULTS=short (the default, what CI runs): each kind of fault once, short, at a low rate.
 PIER_FAULTS=full: each against the meta leader and a follower, with the issue's durations; the
