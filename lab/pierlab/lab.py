@@ -228,7 +228,8 @@ class Lab:
         # among them. A copy that outlives a power cut (the bench's) keeps the cut store's old
         # superblock beside the store mounted again, and its last unmount writes that superblock's
         # stale metadata over the image: a store corrupted by the lab, not by the cut (EXT4-fs
-        # error "deleted inode referenced" a round later). Clients need no store: their copy drops them.
+        # error "deleted inode referenced" a round later). Clients need no store: their copy
+        # drops them.
         stores = " ".join(shlex.quote(str(layout.host(n).store)) for n in self.hosts())
         drop = f'umount -l {stores} 2>/dev/null; exec "$@"' if stores else 'exec "$@"'
         return ["ip", "netns", "exec", network_name(layout.CTL), "sh", "-c", drop, "ctl", *cmd]

@@ -10,7 +10,6 @@ import pytest
 
 from helpers import ping_loss, ssh_banner, wait_in, write_4k
 from pierlab import LabError, layout
-from pierlab.run import run
 from pierlab.host import pid1
 
 N1, N2, N3 = "nats-node-1", "nats-node-2", "nats-node-3"
@@ -172,7 +171,7 @@ def test_a_client_in_ctl_holds_no_store(healthy_lab):
     stores = [f" {layout.host(n).store} " for n in lab.hosts()]
     machine = Path("/proc/self/mountinfo").read_text()
     assert all(s in machine for s in stores), machine
-    seen = run(lab.ctl_argv(["cat", "/proc/self/mountinfo"])).stdout
+    seen = lab.ctl(["cat", "/proc/self/mountinfo"]).stdout
     assert not [s for s in stores if s in seen], seen
 
 
