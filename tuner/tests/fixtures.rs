@@ -185,8 +185,7 @@ fn old_server_with_sync_fails() {
 
 /// A copy of the tuned host whose pier.toml has `from` replaced by `to`.
 fn tuned_with(from: &str, to: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    common::copy_tree(&fixture("tuned"), dir.path());
+    let dir = tuned_copy();
     let config = dir.path().join("pier.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.replace(from, to)).unwrap();

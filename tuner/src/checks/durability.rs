@@ -1,6 +1,6 @@
 //! Whether JetStream's file store is on disk before a write is acknowledged.
 
-use pier_config::model::{Storage, SyncPolicy};
+use pier_config::model::{Storage, Stream, SyncPolicy};
 use pier_config::version::Feature;
 use pier_config::ServerVersion;
 
@@ -31,25 +31,29 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         return;
     }
     let policy = js.sync_in_force(ctx.server_version);
-    let file_streams: Vec<&str> = ctx
+    let file_streams: Vec<_> = ctx
         .config
         .streams
         .iter()
         .filter(|s| s.storage == Storage::File)
-        .map(|s| s.name.as_str())
         .collect();
+    let names = |streams: &[&Stream]| {
+        streams
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let streams = if file_streams.is_empty() {
         "no file streams declared".to_owned()
     } else {
-        format!("file streams {}", file_streams.join(", "))
+        format!("file streams {}", names(&file_streams))
     };
     let draft = draft.observed(format!("sync {policy}; {streams}"));
-    let replicated: Vec<&str> = ctx
-        .config
-        .streams
+    let replicated: Vec<_> = file_streams
         .iter()
-        .filter(|s| s.storage == Storage::File && s.replicas > 1)
-        .map(|s| s.name.as_str())
+        .copied()
+        .filter(|s| s.replicas > 1)
         .collect();
     let relaxed = ctx
         .server_version
@@ -63,7 +67,7 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
              unconsumed messages gone (docs/reliability.md, \"Power cuts\"; the way back: \
              docs/operations.md, \"A stream without a leader\"); where that matters run \
              nats-server 2.14 (node.nats_server), which fsyncs every write",
-                replicated.join(", ")
+                names(&replicated)
             ))
         } else if !policy.is_lazy() {
             draft.pass()
