@@ -38,7 +38,8 @@ const RULES: &[(&str, Apply, &str)] = &[
     ("jetstream", Apply::Restart, "JetStream's store, limits and fsync policy are fixed when it starts"),
     ("resources", Apply::Restart, "pier-broker places nats-server on its cores and sets GOMEMLIMIT when it starts it"),
     ("limits", Apply::Reload, "nats-server reloads its limits"),
-    ("client", Apply::Reload, "nats-server reloads client TLS and users"),
+    ("client", Apply::Reload, "nats-server reloads client TLS, users, accounts and permissions"),
+    ("client.system_account", Apply::Restart, "nats-server cannot reload its system account"),
     ("log", Apply::Reload, "nats-server reloads its logging options"),
     ("provision", Apply::Reload, "not a nats-server option: pier provisions again after a reload"),
     ("streams", Apply::Reload, "not a nats-server option: pier provisions again after a reload"),
@@ -186,6 +187,8 @@ mod tests {
             "an unknown key restarts"
         );
         assert_eq!(classify("streams").0, Apply::Reload);
+        assert_eq!(classify("client.accounts").0, Apply::Reload);
+        assert_eq!(classify("client.system_account").0, Apply::Restart);
     }
 
     #[test]

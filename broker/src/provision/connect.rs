@@ -34,20 +34,19 @@ pub fn default_url(config: &Config) -> String {
     format!("{scheme}://{}", local_address(config.node.client_listen))
 }
 
-/// The credentials provisioning presents: when `client.users` is set, the first user that has
-/// both a name and a password file.
+/// The credentials provisioning presents: those of [`Config::provisioning_user`], when it has a
+/// password file (validation refuses a `provision.user` without one).
 pub fn credentials(
     config: &Config,
     secrets: &dyn Secrets,
 ) -> Result<Option<(String, String)>, SecretError> {
-    let Some((user, file)) = config.client.users.iter().find_map(|u| {
-        let name = u.user.as_ref()?;
-        let file = u.password_file.as_ref()?;
-        Some((name, file))
-    }) else {
+    let Some(user) = config.provisioning_user() else {
         return Ok(None);
     };
-    Ok(Some((user.clone(), secrets.read(file)?)))
+    let (Some(name), Some(file)) = (&user.user, &user.password_file) else {
+        return Ok(None);
+    };
+    Ok(Some((name.clone(), secrets.read(file)?)))
 }
 
 /// Connects to `url` as pier's provisioning client, with the configuration's credentials and,
@@ -118,5 +117,25 @@ password_file = "/etc/pier/admin.pass"
         let creds = credentials(&c, &Redacted).expect("redacted never fails");
         assert_eq!(creds, Some(("admin".to_owned(), "REDACTED".to_owned())));
         assert_eq!(credentials(&config(""), &Redacted).expect("no users"), None);
+    }
+
+    #[test]
+    fn provision_user_names_the_user() {
+        let c = config(
+            r#"
+[provision]
+user = "pier"
+
+[[client.users]]
+user = "admin"
+password_file = "/etc/pier/admin.pass"
+
+[[client.users]]
+user = "pier"
+password_file = "/etc/pier/pier.pass"
+"#,
+        );
+        let creds = credentials(&c, &Redacted).expect("redacted never fails");
+        assert_eq!(creds, Some(("pier".to_owned(), "REDACTED".to_owned())));
     }
 }

@@ -6,7 +6,7 @@ mod secrets;
 
 use std::net::SocketAddr;
 
-use pier_config::model::{Cluster, LogLevel, SyncPolicy, Tls};
+use pier_config::model::{AccountJetStream, Client, Cluster, LogLevel, SyncPolicy, Tls, User};
 use pier_config::{Config, Feature, ServerVersion};
 
 use conf_writer::ConfWriter;
@@ -80,31 +80,113 @@ pub fn render(
         w.blank();
         tls_block(&mut w, tls);
     }
-    if !config.client.users.is_empty() {
+    users_and_accounts(&mut w, &config.client, secrets)?;
+    Ok(w.finish())
+}
+
+/// Users without an account go to nats-server's global account (`authorization`), the others
+/// into their account's block.
+fn users_and_accounts(
+    w: &mut ConfWriter,
+    client: &Client,
+    secrets: &dyn Secrets,
+) -> Result<(), RenderError> {
+    let mut users = Vec::with_capacity(client.users.len());
+    for user in &client.users {
+        let password = match &user.password_file {
+            Some(file) => Some(secrets.read(file)?),
+            None => None,
+        };
+        users.push((user, password));
+    }
+    let global: Vec<_> = users.iter().filter(|(u, _)| u.account.is_none()).collect();
+    if !global.is_empty() {
         w.blank();
-        let mut users = Vec::with_capacity(config.client.users.len());
-        for user in &config.client.users {
-            let password = match &user.password_file {
-                Some(file) => Some(secrets.read(file)?),
-                None => None,
-            };
-            users.push((user, password));
-        }
         w.block("authorization", |w| {
-            w.block_list("users", &users, |w, (user, password)| {
-                if let Some(name) = &user.user {
-                    w.string("user", name);
-                }
-                if let Some(password) = password {
-                    w.string("password", password);
-                }
-                if let Some(nkey) = &user.nkey {
-                    w.string("nkey", nkey);
-                }
+            w.block_list("users", &global, |w, (user, password)| {
+                user_entry(w, user, password.as_deref())
             });
         });
     }
-    Ok(w.finish())
+    if !client.accounts.is_empty() {
+        w.blank();
+        w.block("accounts", |w| {
+            for account in &client.accounts {
+                let members: Vec<_> = users
+                    .iter()
+                    .filter(|(u, _)| u.account.as_deref() == Some(account.name.as_str()))
+                    .collect();
+                // Validation keeps account names to letters, digits, `-` and `_`: a bare key.
+                w.block(&account.name, |w| {
+                    if let Some(js) = &account.jetstream {
+                        account_jetstream(w, js);
+                    }
+                    w.block_list("users", &members, |w, (user, password)| {
+                        user_entry(w, user, password.as_deref())
+                    });
+                });
+            }
+        });
+    }
+    if let Some(system) = &client.system_account {
+        w.string("system_account", system);
+    }
+    Ok(())
+}
+
+fn user_entry(w: &mut ConfWriter, user: &User, password: Option<&str>) {
+    if let Some(name) = &user.user {
+        w.string("user", name);
+    }
+    if let Some(password) = password {
+        w.string("password", password);
+    }
+    if let Some(nkey) = &user.nkey {
+        w.string("nkey", nkey);
+    }
+    if let Some(permissions) = &user.permissions {
+        w.block("permissions", |w| {
+            let rules = [
+                ("publish", &permissions.publish),
+                ("subscribe", &permissions.subscribe),
+            ];
+            for (name, rule) in rules {
+                let Some(rule) = rule else { continue };
+                w.block(name, |w| {
+                    if !rule.allow.is_empty() {
+                        w.strings("allow", &rule.allow);
+                    }
+                    if !rule.deny.is_empty() {
+                        w.strings("deny", &rule.deny);
+                    }
+                });
+            }
+            if permissions.allow_responses {
+                w.boolean("allow_responses", true);
+            }
+        });
+    }
+}
+
+/// Without a limit nats-server's `jetstream: enabled`; limits it does not get are unlimited.
+fn account_jetstream(w: &mut ConfWriter, js: &AccountJetStream) {
+    let limits = [
+        ("max_file", js.max_file_store.map(|b| b.get())),
+        ("max_mem", js.max_memory_store.map(|b| b.get())),
+        ("max_streams", js.max_streams.map(u64::from)),
+        ("max_consumers", js.max_consumers.map(u64::from)),
+    ];
+    if limits.iter().all(|(_, v)| v.is_none()) {
+        w.raw("jetstream", "enabled");
+        return;
+    }
+    w.block("jetstream", |w| {
+        for (key, value) in limits {
+            if let Some(value) = value {
+                w.number(key, value);
+            }
+        }
+    });
 }
 
 fn listen(w: &mut ConfWriter, addr: SocketAddr) {

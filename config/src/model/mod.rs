@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use cluster::{Cluster, Peer, RouteAuth};
 pub use jetstream::{JetStream, SyncPolicy};
 pub use provision::{default_provision_timeout, default_prune, Provision};
-pub use security::{Client, Tls, User};
+pub use security::{Account, AccountJetStream, Client, Permissions, SubjectRule, Tls, User};
 pub use streams::{
     AckPolicy, Consumer, ConsumerKind, DeliverPolicy, Discard, Retention, Storage, Stream,
 };
@@ -55,6 +55,20 @@ impl Config {
     /// Number of nodes in the cluster, counting this one.
     pub fn cluster_size(&self) -> usize {
         self.cluster.as_ref().map_or(1, |c| c.peers.len().max(1))
+    }
+
+    /// The user pier's own client provisions as: `provision.user`, else the first user with a
+    /// name and a password file. None: no such user, so pier connects without credentials.
+    pub fn provisioning_user(&self) -> Option<&User> {
+        let users = &self.client.users;
+        match &self.provision.user {
+            Some(name) => users
+                .iter()
+                .find(|u| u.user.as_deref() == Some(name.as_str())),
+            None => users
+                .iter()
+                .find(|u| u.user.is_some() && u.password_file.is_some()),
+        }
     }
 
     /// The peers this node opens routes to: every declared peer except itself.

@@ -17,6 +17,10 @@ pub struct Provision {
     /// How long to keep retrying while JetStream has no meta leader or requests time out.
     #[serde(default = "default_provision_timeout")]
     pub timeout: Span,
+    /// The `client.users` name pier's own client provisions as. Absent: the first user with a
+    /// name and a password file (none when `client.users` is empty).
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 impl Default for Provision {
@@ -24,6 +28,7 @@ impl Default for Provision {
         Provision {
             prune: default_prune(),
             timeout: default_provision_timeout(),
+            user: None,
         }
     }
 }

@@ -21,6 +21,10 @@ pub(super) fn known_mistake(message: &str) -> Option<&'static str> {
             "write `filter_subjects = [\"...\"]` (a list)",
         ),
         (
+            "`password`",
+            "pier.toml holds no secret: put the password alone in a file (owner pier, mode 0600) and name it with `password_file`",
+        ),
+        (
             "`port`",
             "listeners are written as addresses: client_listen, monitor_listen, cluster_listen = \"IP:PORT\" in [node]",
         ),
@@ -44,5 +48,17 @@ mod tests {
         let err = source.parse().unwrap_err();
         assert_eq!(err.key, "jetstream.file_sync");
         assert!(err.hint.unwrap().contains("sync = \"always\""));
+    }
+
+    #[test]
+    fn an_inline_password_is_refused_with_the_file_to_use() {
+        let source = Source::from_text(
+            "p.toml",
+            "[node]\nname = \"a\"\n[[client.users]]\nuser = \"app\"\npassword = \"s3cret\"\n",
+        );
+        let err = source.parse().unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert_eq!(err.key, "client.users[0].password");
+        assert!(err.hint.unwrap().contains("password_file"));
     }
 }

@@ -3,6 +3,7 @@
 //! type, size and mode; a secret's text, never shown) but never touch the network or start
 //! anything.
 
+mod accounts;
 mod cluster;
 mod consumers;
 mod files;
@@ -31,6 +32,7 @@ pub fn validate(config: &Config, context: &Context) -> Vec<Diagnostic> {
     cluster::check(config, &mut out);
     jetstream::check(config, context, &mut out);
     security::check(config, &mut out);
+    accounts::check(config, &mut out);
     files::check(config, &mut out);
     streams::check(config, context, &mut out);
     provision::check(config, &mut out);
