@@ -40,12 +40,16 @@ impl Client {
         self.accounts.iter().find(|a| a.name == name)
     }
 
-    /// Whether `user` can use JetStream: its account has it, or, with no account declared,
-    /// nats-server gives the global account (where users without `account` are) JetStream.
+    /// Whether `user` can use JetStream: its account has it, or, with no account declared but
+    /// the system account, nats-server gives the global account (where users without `account`
+    /// are) JetStream.
     pub fn has_jetstream(&self, user: &User) -> bool {
         match &user.account {
             Some(name) => self.account(name).is_some_and(|a| a.jetstream.is_some()),
-            None => self.accounts.is_empty(),
+            None => self
+                .accounts
+                .iter()
+                .all(|a| self.system_account.as_deref() == Some(a.name.as_str())),
         }
     }
 }
@@ -77,14 +81,33 @@ pub struct Permissions {
     /// Subjects may carry a queue group after a space: `"jobs.process worker-group"`.
     #[serde(default)]
     pub subscribe: Option<SubjectRule>,
-    /// May answer the requests it receives (publish to their reply subjects) whatever
-    /// `publish` says.
+    /// May answer the requests it receives (publish to their reply subjects). nats-server then
+    /// allows no other publish unless `publish.allow` names it.
     #[serde(default)]
     pub allow_responses: bool,
 }
 
-/// Subjects allowed and denied. With `allow` empty everything not denied is allowed; a subject
-/// both allowed and denied is denied.
+impl Permissions {
+    /// Whether the user may publish to every subject `pattern` matches.
+    pub fn may_publish(&self, pattern: &str) -> bool {
+        match &self.publish {
+            // allow_responses turns an absent allow list into an empty one: only replies.
+            Some(rule) if self.allow_responses && rule.allow.is_empty() => false,
+            Some(rule) => rule.allows_all(pattern),
+            None => !self.allow_responses,
+        }
+    }
+
+    /// Whether the user may subscribe to every subject `pattern` matches (not as a queue).
+    pub fn may_subscribe(&self, pattern: &str) -> bool {
+        self.subscribe
+            .as_ref()
+            .is_none_or(|rule| rule.allows_all(pattern))
+    }
+}
+
+/// Subjects allowed and denied. With `allow` empty everything not denied is allowed (but see
+/// [`Permissions::allow_responses`]); a subject both allowed and denied is denied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRule {
@@ -95,18 +118,21 @@ pub struct SubjectRule {
 }
 
 impl SubjectRule {
-    /// Whether every subject `pattern` matches is allowed (for a concrete subject: whether it is).
+    /// Whether every subject `pattern` matches is allowed, for a plain (not queue)
+    /// subscription or a publish. Entries naming a queue group (`"SUBJECT QUEUE"`) apply to that
+    /// group only.
     pub fn allows_all(&self, pattern: &str) -> bool {
-        let allowed = self.allow.is_empty()
-            || self
-                .allow
+        let plain = |entries: &[String]| -> Vec<String> {
+            entries
                 .iter()
-                .any(|a| crate::subject::is_subset(pattern, a));
-        allowed
-            && !self
-                .deny
-                .iter()
-                .any(|d| crate::subject::overlaps(pattern, d))
+                .filter(|e| !e.contains(' '))
+                .cloned()
+                .collect()
+        };
+        let (allow, deny) = (plain(&self.allow), plain(&self.deny));
+        let allowed =
+            self.allow.is_empty() || allow.iter().any(|a| crate::subject::is_subset(pattern, a));
+        allowed && !deny.iter().any(|d| crate::subject::overlaps(pattern, d))
     }
 }
 
@@ -138,5 +164,49 @@ pub struct AccountJetStream {
 impl AccountJetStream {
     pub fn unlimited(&self) -> bool {
         self.max_file_store.is_none() && self.max_memory_store.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(allow: &[&str], deny: &[&str]) -> SubjectRule {
+        SubjectRule {
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            deny: deny.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_rule_allows_what_it_covers_and_deny_wins() {
+        let r = rule(&["$JS.API.>", "jobs.*"], &["$JS.API.STREAM.DELETE.*"]);
+        assert!(
+            r.allows_all("$JS.API.>") == false,
+            "a denied part is not all allowed"
+        );
+        assert!(r.allows_all("$JS.API.STREAM.INFO.LOGS"));
+        assert!(!r.allows_all("$JS.API.STREAM.DELETE.LOGS"));
+        assert!(r.allows_all("jobs.process") && !r.allows_all("jobs.>"));
+        assert!(rule(&[], &["logs.>"]).allows_all("jobs.process"));
+        // A queue entry is that group's only.
+        assert!(!rule(&["jobs.process worker-group"], &[]).allows_all("jobs.process"));
+        assert!(rule(&[], &["_INBOX.> grp"]).allows_all("_INBOX.>"));
+    }
+
+    #[test]
+    fn allow_responses_leaves_only_what_publish_allows() {
+        let mut p = Permissions {
+            allow_responses: true,
+            ..Permissions::default()
+        };
+        assert!(!p.may_publish("$JS.API.>"), "replies only");
+        p.publish = Some(rule(&["$JS.API.>"], &[]));
+        assert!(p.may_publish("$JS.API.>"));
+        p.publish = Some(rule(&[], &["logs.>"]));
+        assert!(!p.may_publish("$JS.API.>"));
+        p.allow_responses = false;
+        assert!(p.may_publish("$JS.API.>"));
+        assert!(Permissions::default().may_publish("anything"));
     }
 }

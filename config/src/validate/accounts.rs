@@ -75,6 +75,20 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
             }
         }
         if let Some(permissions) = &user.permissions {
+            let deny_only = permissions
+                .publish
+                .as_ref()
+                .is_some_and(|p| p.allow.is_empty() && !p.deny.is_empty());
+            if permissions.allow_responses && deny_only {
+                out.push(
+                    Diagnostic::error(
+                        format!("{key}.permissions.publish"),
+                        "a publish deny list without an allow list, with allow_responses: \
+                         nats-server's result depends on the order it reads them",
+                    )
+                    .hint("list what the user may publish in publish.allow"),
+                );
+            }
             let rules = [
                 ("publish", &permissions.publish, false),
                 ("subscribe", &permissions.subscribe, true),
@@ -93,6 +107,9 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
 fn account_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         Some("cannot be empty".into())
+    } else if name.eq_ignore_ascii_case("include") {
+        // A bare `include` key is nats-server's include directive.
+        Some("cannot be \"include\", a word of nats-server's configuration syntax".into())
     } else if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -115,8 +132,7 @@ fn check_rule(key: &str, rule: &SubjectRule, queues: bool, out: &mut Vec<Diagnos
             };
             let problem = subject::invalid_reason(subject).or_else(|| {
                 queue.and_then(|q| {
-                    (q.is_empty() || q.contains(char::is_whitespace))
-                        .then(|| format!("queue group {q:?} is empty or holds white space"))
+                    subject::invalid_reason(q).map(|p| format!("queue group {q:?}: {p}"))
                 })
             });
             if let Some(problem) = problem {
@@ -130,7 +146,16 @@ fn check_rule(key: &str, rule: &SubjectRule, queues: bool, out: &mut Vec<Diagnos
 /// an account with JetStream, and be allowed JetStream's API and its answers.
 fn check_provisioning_user(config: &Config, out: &mut Vec<Diagnostic>) {
     let client = &config.client;
-    if !config.jetstream.enabled || config.streams.is_empty() || client.users.is_empty() {
+    if !config.jetstream.enabled || config.streams.is_empty() {
+        return;
+    }
+    if client.users.is_empty() {
+        if let Some(name) = &config.provision.user {
+            out.push(Diagnostic::error(
+                "provision.user",
+                format!("no user {name:?} in client.users"),
+            ));
+        }
         return;
     }
     let Some(user) = config.provisioning_user() else {
@@ -147,7 +172,19 @@ fn check_provisioning_user(config: &Config, out: &mut Vec<Diagnostic>) {
         return;
     };
     let name = user.user.as_deref().unwrap_or_default();
-    let key = "provision.user";
+    // The key the operator reads: provision.user when it is written, else the user itself.
+    let key = match &config.provision.user {
+        Some(_) => "provision.user".to_owned(),
+        None => format!(
+            "client.users[{}]",
+            client
+                .users
+                .iter()
+                .position(|u| std::ptr::eq(u, user))
+                .unwrap_or_default()
+        ),
+    };
+    let key = key.as_str();
     if user.password_file.is_none() {
         out.push(Diagnostic::error(
             key,
@@ -172,11 +209,11 @@ fn check_provisioning_user(config: &Config, out: &mut Vec<Diagnostic>) {
         return;
     };
     let needs = [
-        ("publish", &permissions.publish, JS_API),
-        ("subscribe", &permissions.subscribe, INBOX),
+        ("publish", permissions.may_publish(JS_API), JS_API),
+        ("subscribe", permissions.may_subscribe(INBOX), INBOX),
     ];
-    for (what, rule, subjects) in needs {
-        if rule.as_ref().is_some_and(|r| !r.allows_all(subjects)) {
+    for (what, allowed, subjects) in needs {
+        if !allowed {
             out.push(
                 Diagnostic::error(
                     key,
@@ -224,8 +261,12 @@ mod tests {
             diagnostics(PIER),
             [
                 ("client.users[0].account".to_owned(), true),
-                ("provision.user".to_owned(), true)
+                ("client.users[0]".to_owned(), true)
             ]
+        );
+        assert_eq!(
+            diagnostics("[[client.accounts]]\nname = \"Include\"\n"),
+            [("client.accounts[0].name".to_owned(), true)]
         );
         let bad = "[[client.accounts]]\nname = \"$G\"\n[[client.accounts]]\nname = \"$G\"\n";
         assert_eq!(
@@ -263,6 +304,21 @@ mod tests {
         let global = "[[client.users]]\nuser = \"pier\"\npassword_file = \"/p\"\n";
         assert_eq!(
             diagnostics(&format!("{APP}{global}")),
+            [("client.users[0]".to_owned(), true)]
+        );
+        // The system account alone leaves the global account its JetStream.
+        let sys_only = format!(
+            "[client]\nsystem_account = \"SYS\"\n[[client.accounts]]\nname = \"SYS\"\n{global}"
+        );
+        assert_eq!(diagnostics(&sys_only), []);
+        let replies_only =
+            format!("{APP}{PIER}[client.users.permissions]\nallow_responses = true\n");
+        assert_eq!(
+            diagnostics(&replies_only),
+            [("client.users[0]".to_owned(), true)]
+        );
+        assert_eq!(
+            diagnostics("[provision]\nuser = \"pier\"\n"),
             [("provision.user".to_owned(), true)]
         );
         let limited = format!(
@@ -270,7 +326,10 @@ mod tests {
              publish = {{ allow = [\"$JS.API.STREAM.>\"] }}\n\
              subscribe = {{ allow = [\"_INBOX.>\"] }}\n"
         );
-        assert_eq!(diagnostics(&limited), [("provision.user".to_owned(), true)]);
+        assert_eq!(
+            diagnostics(&limited),
+            [("client.users[0]".to_owned(), true)]
+        );
         let allowed = format!(
             "{APP}{PIER}[client.users.permissions]\n\
              publish = {{ allow = [\"$JS.API.>\"], deny = [\"logs.>\"] }}\n\
@@ -289,7 +348,7 @@ mod tests {
             "{APP}{PIER}[[client.users]]\nuser = \"worker\"\npassword_file = \"/w\"\naccount = \"APP\"\n\
              [client.users.permissions]\n\
              publish = {{ allow = [\"jobs process\", \"ok.*\"] }}\n\
-             subscribe = {{ allow = [\"jobs.process worker-group\", \"a..b\"], deny = [\"x.>.y\"] }}\n"
+             subscribe = {{ allow = [\"jobs.process worker-group\", \"a..b\", \"q a..b\"], deny = [\"x.>.y\"] }}\n"
         );
         assert_eq!(
             diagnostics(&perms),
@@ -300,6 +359,10 @@ mod tests {
                 ),
                 (
                     "client.users[1].permissions.subscribe.allow[1]".to_owned(),
+                    true
+                ),
+                (
+                    "client.users[1].permissions.subscribe.allow[2]".to_owned(),
                     true
                 ),
                 (
