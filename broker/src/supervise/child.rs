@@ -215,23 +215,28 @@ impl Server {
             tracing::warn!("cannot signal lame duck mode to nats-server: {e}");
         }
         let started = Instant::now();
-        match tokio::time::timeout(wait, self.process.wait()).await {
-            Ok(Ok(status)) => tracing::info!(
-                "nats-server stopped after {:.1}s: {status}",
-                started.elapsed().as_secs_f64()
-            ),
-            Ok(Err(e)) => tracing::warn!("lost track of nats-server while stopping: {e}"),
-            Err(_) => {
-                tracing::warn!(
-                    "nats-server still running after {}s: killing it",
-                    wait.as_secs()
-                );
-                if let Err(e) = self.process.kill().await {
-                    tracing::error!("cannot kill nats-server: {e}");
-                }
+        let waited = tokio::time::timeout(wait, self.process.wait()).await;
+        let took = started.elapsed();
+        if waited.is_err() {
+            tracing::warn!(
+                "nats-server still running after {}s: killing it",
+                wait.as_secs()
+            );
+            if let Err(e) = self.process.kill().await {
+                tracing::error!("cannot kill nats-server: {e}");
             }
         }
+        // nats-server's own last lines (the clients it closed) come before the word that it
+        // stopped, however far the forwarding lags behind.
         self.drain_logs().await;
+        match waited {
+            Ok(Ok(status)) => tracing::info!(
+                "nats-server stopped after {:.1}s: {status}",
+                took.as_secs_f64()
+            ),
+            Ok(Err(e)) => tracing::warn!("lost track of nats-server while stopping: {e}"),
+            Err(_) => {}
+        }
     }
 
     /// Lets the last lines (often the reason for an exit) reach the log; returns what they said
