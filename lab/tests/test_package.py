@@ -28,20 +28,33 @@ UPSTREAM_HARDENED_EXPOSURE = 1.7
 UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"
 
 
+def packages(tmp_path_factory, release: int) -> dict[str, Path]:
+    """The .deb and the .rpm of `release`, built from this clone once per session: this file and
+    test_package_rpm.py install the same builds. packaging/build empties its output directory
+    at each run, so both are copied out: {"deb": path, "rpm": path}."""
+    out = tmp_path_factory.getbasetemp() / f"packages-{release}"
+    if not out.is_dir():
+        done = subprocess.run(
+            [str(REPO / "packaging/build"), "--release", str(release)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"packaging/build: {done.stdout}\n{done.stderr}"
+        building = tmp_path_factory.mktemp(f"building-{release}")
+        for line in done.stdout.splitlines():
+            if line.endswith((".deb", ".rpm")):
+                shutil.copy(line, building)
+        building.rename(out)
+    built = {kind: sorted(out.glob(f"*.{kind}")) for kind in ("deb", "rpm")}
+    assert all(len(paths) == 1 for paths in built.values()), f"packaging/build's packages: {built}"
+    return {kind: paths[0] for kind, paths in built.items()}
+
+
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory) -> dict[int, Path]:
     """Release 1 and release 2 of the .deb, built from this clone."""
-    out = tmp_path_factory.mktemp("debs")
-    built = {}
-    for release in (1, 2):
-        done = subprocess.run(
-            [str(REPO / "packaging/build"), "--release", str(release)],
-            capture_output=True, text=True, check=False,
-        )
-        assert done.returncode == 0, f"packaging/build: {done.stdout}\n{done.stderr}"
-        deb = Path(next(line for line in done.stdout.splitlines() if line.endswith(".deb")))
-        built[release] = Path(shutil.copy(deb, out))
-    return built
+    return {release: packages(tmp_path_factory, release)["deb"] for release in (1, 2)}
 
 
 @pytest.fixture(scope="module")
