@@ -98,6 +98,89 @@ fn peers_of_a_real_cluster_pass() {
     );
 }
 
+/// make-certs.sh, as operators run it (docs/security.md): a CA in `dir`, and `names`' certificates.
+fn make_certs(dir: &Path, names: &[&str]) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/security/make-certs.sh"
+    );
+    let dir = dir.to_str().unwrap();
+    let mut runs = vec![vec!["ca", dir]];
+    runs.extend(names.iter().map(|n| vec!["node", dir, n, "127.0.0.1"]));
+    for args in runs {
+        let out = std::process::Command::new("sh")
+            .arg(script)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "make-certs.sh {args:?}: {out:?}");
+    }
+}
+
+/// A `tls` block, as pier renders it, for `name`'s certificate in `dir`.
+fn tls_block(dir: &Path, name: &str) -> String {
+    let d = dir.display();
+    format!(
+        "  tls {{\n    cert_file: \"{d}/{name}.pem\"\n    key_file: \"{d}/{name}-key.pem\"\n    ca_file: \"{d}/ca.pem\"\n    verify: true\n  }}\n"
+    )
+}
+
+/// Routes with mutual TLS speak TLS from the first byte: the probe presents this node's
+/// certificate and trusts only the cluster's CA, so a node of the cluster passes and one with a
+/// certificate of another CA is told why it cannot reach the peers.
+#[test]
+fn peers_with_mutual_tls_pass_with_the_cluster_s_certificate_only() {
+    let pki = tempfile::tempdir().unwrap();
+    let foreign = tempfile::tempdir().unwrap();
+    make_certs(pki.path(), &["n1", "n2", "n3"]);
+    make_certs(foreign.path(), &["n1"]);
+    let conf = |name: &str, client: u16, route: u16, peer: u16| {
+        server_conf(name, "c1", client, route, &[peer]).replace(
+            "  routes:",
+            &format!("{}  routes:", tls_block(pki.path(), name)),
+        )
+    };
+    let _n2 = start_server(&conf("n2", 27141, 27151, 27152), 27151);
+    let _n3 = start_server(&conf("n3", 27142, 27152, 27151), 27152);
+    let dir = tempfile::tempdir().unwrap();
+    let config = pier_toml(dir.path(), 27151, 27152);
+    let with_tls = |pki: &Path| {
+        let d = pki.display();
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "[[cluster.peers]]\nname = \"n1\"",
+            &format!(
+                "[cluster.tls]\ncert_file = \"{d}/n1.pem\"\nkey_file = \"{d}/n1-key.pem\"\n\
+                 ca_file = \"{d}/ca.pem\"\nverify = true\n\n[[cluster.peers]]\nname = \"n1\""
+            ),
+        );
+        let path = dir.path().join(format!(
+            "{}.toml",
+            pki.file_name().unwrap().to_str().unwrap()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+
+    let run = check(&with_tls(pki.path()), false);
+    for peer in ["routes.peer.n2", "routes.peer.n3"] {
+        assert_eq!(status(&run, peer), "pass", "{}", run.context());
+    }
+    // In clear, a TLS route says nothing: the probe of old timed out here.
+    let plain = check(&config, false);
+    assert_eq!(
+        status(&plain, "routes.peer.n2"),
+        "fail",
+        "{}",
+        plain.context()
+    );
+
+    let run = check(&with_tls(foreign.path()), false);
+    run.expect_code(1);
+    let said = observed(&run, "routes.peer.n2");
+    assert_eq!(status(&run, "routes.peer.n2"), "fail", "{}", run.context());
+    assert!(said.contains("certificate"), "{said}");
+}
+
 #[test]
 fn a_cluster_with_another_name_fails() {
     let _other = start_server(&server_conf("n2", "elsewhere", 27121, 27131, &[]), 27131);

@@ -1,11 +1,15 @@
 //! Cluster routes: each peer answers as a NATS route of the same cluster, and the local listen
 //! ports are free or held by nats-server itself.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
-use pier_config::model::Peer;
+use pier_config::model::{Peer, Tls};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde::Deserialize;
 
 use super::{Category, Check, Context, Spec};
@@ -53,8 +57,52 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
+/// How the probe speaks to the peers: as nats-server's routes do, in clear, or with
+/// `[cluster.tls]` TLS from the first byte, presenting this node's certificate (nats-server
+/// asks every route for one) and trusting only the cluster's CA.
+pub enum RouteTls {
+    Plain,
+    Tls(Arc<ClientConfig>),
+}
+
+impl RouteTls {
+    /// None: routes use TLS without a `ca_file`, which this probe cannot check against.
+    pub fn for_cluster(tls: Option<&Tls>) -> Result<Option<RouteTls>, String> {
+        let Some(tls) = tls else {
+            return Ok(Some(RouteTls::Plain));
+        };
+        let Some(ca_file) = &tls.ca_file else {
+            return Ok(None);
+        };
+        let pem_error = |path: &std::path::Path, e: rustls::pki_types::pem::Error| {
+            format!("cannot read {}: {e}", path.display())
+        };
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| pem_error(ca_file, e))? {
+            roots
+                .add(cert.map_err(|e| pem_error(ca_file, e))?)
+                .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        }
+        let chain = CertificateDer::pem_file_iter(&tls.cert_file)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| pem_error(&tls.cert_file, e))?;
+        let key =
+            PrivateKeyDer::from_pem_file(&tls.key_file).map_err(|e| pem_error(&tls.key_file, e))?;
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .and_then(|builder| {
+                    builder
+                        .with_root_certificates(roots)
+                        .with_client_auth_cert(chain, key)
+                })
+                .map_err(|e| format!("cluster.tls: {e}"))?;
+        Ok(Some(RouteTls::Tls(Arc::new(config))))
+    }
+}
+
 /// Connects to a peer's cluster port and reads its greeting.
-pub fn probe(host: &str, port: u16) -> Result<RouteInfo, String> {
+pub fn probe(host: &str, port: u16, tls: &RouteTls) -> Result<RouteInfo, String> {
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -65,19 +113,33 @@ pub fn probe(host: &str, port: u16) -> Result<RouteInfo, String> {
             Ok(stream) => {
                 stream
                     .set_read_timeout(Some(TIMEOUT))
+                    .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
                     .map_err(|e| format!("{addr}: {e}"))?;
-                let mut line = String::new();
-                // A greeting is one line; a bounded read keeps garbage from streaming forever.
-                let mut reader = BufReader::new(std::io::Read::take(stream, 64 * 1024));
-                reader
-                    .read_line(&mut line)
-                    .map_err(|e| format!("{addr}: no greeting ({e})"))?;
+                let line = match tls {
+                    RouteTls::Plain => greeting(stream),
+                    RouteTls::Tls(config) => {
+                        let name = ServerName::try_from(host.to_owned())
+                            .map_err(|e| format!("{host}: {e}"))?;
+                        let connection = ClientConnection::new(config.clone(), name)
+                            .map_err(|e| format!("{addr}: {e}"))?;
+                        greeting(StreamOwned::new(connection, stream))
+                    }
+                };
+                let line = line.map_err(|e| format!("{addr}: no greeting ({e})"))?;
                 return parse_info(&line).map_err(|e| format!("{addr}: {e}"));
             }
             Err(e) => last = format!("{addr}: {e}"),
         }
     }
     Err(last)
+}
+
+/// The first line: a greeting is one line, and a bounded read keeps garbage from streaming
+/// forever. Over TLS the handshake happens in this read, and its failure is the error.
+fn greeting(stream: impl Read) -> std::io::Result<String> {
+    let mut line = String::new();
+    BufReader::new(stream.take(64 * 1024)).read_line(&mut line)?;
+    Ok(line)
 }
 
 pub fn run(ctx: &Context, out: &mut Vec<Check>) {
@@ -93,13 +155,36 @@ pub fn run(ctx: &Context, out: &mut Vec<Check>) {
         }
         return;
     }
+    let tls =
+        match RouteTls::for_cluster(cluster.tls.as_ref()) {
+            Ok(Some(tls)) => tls,
+            Ok(None) => {
+                for peer in peers {
+                    out.push(peer_draft(peer).skip(
+                        "cluster.tls has no ca_file to check the peers' certificates against",
+                    ));
+                }
+                return;
+            }
+            Err(e) => {
+                for peer in peers {
+                    out.push(
+                        peer_draft(peer)
+                            .observed(&e)
+                            .fail("make cluster.tls's files readable, as nats-server reads them"),
+                    );
+                }
+                return;
+            }
+        };
+    let tls = &tls;
     // Probed in parallel so that a dead peer costs one timeout, not one per peer.
     let results: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = peers
             .iter()
             .map(|peer| {
                 scope.spawn(move || match peer.host_port() {
-                    Some((host, port)) => probe(host, port),
+                    Some((host, port)) => probe(host, port, tls),
                     None => Err(format!("{:?} is not host:port", peer.address)),
                 })
             })
