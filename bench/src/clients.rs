@@ -41,18 +41,40 @@ pub const FAULT_TIMEOUTS: FaultTimeouts = FaultTimeouts {
     connection_timeout: Duration::from_secs(2),
 };
 
+/// Who the connections are and whom they trust: a secured cluster (docs/security.md) needs a
+/// user and password, and its CA for TLS.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Auth {
+    /// User and password.
+    pub user: Option<(String, String)>,
+    /// Require TLS and trust this CA certificate (PEM) besides the system's.
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+/// The password is never shown, whatever prints the options.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("user", &self.user.as_ref().map(|(user, _)| user))
+            .field("tls_ca", &self.tls_ca)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Pool {
     servers: Arc<Vec<String>>,
+    auth: Arc<Auth>,
     events: Arc<Mutex<ErrorLog>>,
     /// None: the client's defaults.
     fault_timeouts: Option<FaultTimeouts>,
 }
 
 impl Pool {
-    pub fn new(servers: Vec<String>, fault_timeouts: Option<FaultTimeouts>) -> Self {
+    pub fn new(servers: Vec<String>, auth: Auth, fault_timeouts: Option<FaultTimeouts>) -> Self {
         Pool {
             servers: Arc::new(servers),
+            auth: Arc::new(auth),
             events: Arc::new(Mutex::new(ErrorLog::default())),
             fault_timeouts,
         }
@@ -78,6 +100,12 @@ impl Pool {
             options = options
                 .ping_interval(timeouts.ping_interval)
                 .connection_timeout(timeouts.connection_timeout);
+        }
+        if let Some((user, password)) = &self.auth.user {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(ca) = &self.auth.tls_ca {
+            options = options.require_tls(true).add_root_certificates(ca.clone());
         }
         options
             // In the order given, else the client shuffles them and the spread is lost. A

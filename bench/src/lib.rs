@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use acks::AckVerdict;
+pub use clients::Auth;
 pub use cpu::ClientCpu;
 pub use gap::Gap;
 pub use payload::{Stamp, STAMP_LEN};
@@ -85,6 +86,7 @@ pub enum Amount {
 pub struct Options {
     /// Client URLs, e.g. `nats://127.0.0.1:4222`; connections are assigned round-robin.
     pub servers: Vec<String>,
+    pub auth: clients::Auth,
     pub mode: Mode,
     pub amount: Amount,
     /// Offered load in messages per second per workload (shared out among its publishers);
@@ -137,6 +139,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             servers: vec!["nats://127.0.0.1:4222".to_owned()],
+            auth: clients::Auth::default(),
             mode: Mode::Push,
             amount: Amount::Messages(1_000_000),
             rate: None,
@@ -303,7 +306,11 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     let cpu_start = cpu::CpuTime::now();
     let clock = Clock::start();
     let fault_timeouts = options.retry_publish.map(|_| clients::FAULT_TIMEOUTS);
-    let pool = clients::Pool::new(options.servers.clone(), fault_timeouts);
+    let pool = clients::Pool::new(
+        options.servers.clone(),
+        options.auth.clone(),
+        fault_timeouts,
+    );
     let cluster_size = pool.cluster_size().await?;
     let pull_target = if options.mode.runs_pull() {
         Some(pull::set_up(options, &pool, cluster_size).await?)

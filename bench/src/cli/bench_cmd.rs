@@ -2,13 +2,15 @@
 //! throughput, latency and delivery.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use pier_cli::{exit, Format};
+use pier_config::secret::{read_secret, SecretError};
 use pier_config::units::Span;
 
-use crate::{Amount, Mode, Options, PullStyle};
+use crate::{Amount, Auth, Mode, Options, PullStyle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -38,6 +40,15 @@ pub struct BenchArgs {
         default_value = "nats://127.0.0.1:4222"
     )]
     pub servers: Vec<String>,
+    /// Log in as this user (with --password-file).
+    #[arg(long, value_name = "NAME", requires = "password_file")]
+    pub user: Option<String>,
+    /// The user's password, alone in a file (a trailing line break is ignored).
+    #[arg(long, value_name = "FILE", requires = "user")]
+    pub password_file: Option<PathBuf>,
+    /// Require TLS and trust this CA certificate (PEM), e.g. the cluster's ca.pem.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     /// Which traffic to drive.
     #[arg(long, value_enum, default_value = "push")]
     pub mode: ModeArg,
@@ -101,15 +112,23 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
-    pub fn options(&self) -> Options {
+    pub fn options(&self) -> Result<Options, SecretError> {
         let defaults = Options::default();
         let amount = match (self.msgs, self.duration) {
             (_, Some(span)) => Amount::Duration(span.get()),
             (Some(n), None) => Amount::Messages(n),
             (None, None) => defaults.amount,
         };
-        Options {
+        let user = match (&self.user, &self.password_file) {
+            (Some(user), Some(file)) => Some((user.clone(), read_secret(file)?)),
+            _ => None,
+        };
+        Ok(Options {
             servers: self.servers.clone(),
+            auth: Auth {
+                user,
+                tls_ca: self.tls_ca.clone(),
+            },
             mode: match self.mode {
                 ModeArg::Push => Mode::Push,
                 ModeArg::Pull => Mode::Pull,
@@ -136,12 +155,18 @@ impl BenchArgs {
             threads: self.threads,
             progress: std::io::stderr().is_terminal(),
             ..defaults
-        }
+        })
     }
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let options = args.options();
+    let options = match args.options() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(exit::CANNOT_RUN));
+        }
+    };
     if let Err(e) = options.validate() {
         eprintln!("error: {e}");
         return Ok(ExitCode::from(exit::CANNOT_RUN));

@@ -26,7 +26,7 @@ pub enum Command {
     ///
     /// Exit status: 0 every message received and acknowledged, 1 messages missing,
     /// duplicated or unacknowledged, or errors during the run, 2 could not run.
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// The whole appliance in one command: three nodes on loopback under pier's supervisor,
     /// the seed's stream and consumer provisioned, the seed's workload run against one node and
     /// against the cluster, figures printed beside the seed's; then everything is stopped and
