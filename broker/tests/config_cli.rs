@@ -9,6 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use support::examples::example_in;
 use support::{server_accepts, servers};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pier-broker");
@@ -75,7 +76,9 @@ fn examples() -> Vec<PathBuf> {
 
 #[test]
 fn every_example_validates() {
+    let dir = tempfile::tempdir().unwrap();
     for file in examples() {
+        let file = example_in(dir.path(), &file);
         let args = [
             "validate",
             "--config",
@@ -94,6 +97,7 @@ fn every_example_renders_to_a_config_nats_server_accepts() {
     let dir = tempfile::tempdir().unwrap();
     for (version, server) in servers() {
         for file in examples() {
+            let file = example_in(dir.path(), &file);
             let args = [
                 "render",
                 "--config",
@@ -159,12 +163,12 @@ fn rendering_is_deterministic_and_matches_golden_files() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let dir = tempfile::tempdir().unwrap();
     for (config, version, golden) in cases {
-        // full.toml names secrets and certificates, which must exist to validate: they are made
-        // in a temporary directory, whose name is taken out of the render again.
+        // The files full.toml and the hk example name must exist to validate: they are made in a
+        // temporary directory, whose name is taken out of the render again.
         let path = if config.ends_with("full.toml") {
             full_toml_in(dir.path())
         } else {
-            repo().join(config)
+            example_in(dir.path(), &repo().join(config))
         };
         let args = [
             "render",

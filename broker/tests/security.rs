@@ -519,12 +519,12 @@ fn documented_modes(doc: &str) -> Vec<(String, u32)> {
     modes
 }
 
-/// docs/security.md's pier.toml sections, added to the hk example with the files where the
-/// page puts them (here in a temporary directory) and the modes its `install` lines give them,
-/// make a configuration that validates without a warning: the page's rule for secret files is
-/// the one validate applies.
+/// docs/security.md's pier.toml sections are the hk example's, key for key; with the files where
+/// the page puts them (here in a temporary directory) and the modes its `install` lines give
+/// them, the example validates without a warning: the page's rule for secret files is the one
+/// validate applies.
 #[test]
-fn the_documented_sections_validate_with_the_hk_example() {
+fn the_documented_sections_are_the_hk_example_s_and_validate() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let doc = std::fs::read_to_string(repo.join("docs/security.md")).unwrap();
     let start = doc
@@ -533,12 +533,12 @@ fn the_documented_sections_validate_with_the_hk_example() {
         + 8;
     let block = &doc[start..start + doc[start..].find("```").unwrap()];
     assert!(block.contains("[cluster.tls]") && block.contains("[[client.users]]"));
+    let example = repo.join("docs/examples/hk/nats-node-1.toml");
+    let hk: toml::Table = std::fs::read_to_string(&example).unwrap().parse().unwrap();
+    assert_within(&block.parse().unwrap(), &hk, "");
 
-    let pki = Pki::new();
-    pki.node("node");
-    for (file, secret) in [("route.pass", ROUTE_PASSWORD), ("app.pass", APP_PASSWORD)] {
-        std::fs::write(pki.dir.path().join(file), secret).unwrap();
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::examples::example_in(dir.path(), &example);
     let modes = documented_modes(&doc);
     for named in block.split('"').filter(|w| w.starts_with("/etc/pier/tls/")) {
         let name = &named["/etc/pier/tls/".len()..];
@@ -546,19 +546,24 @@ fn the_documented_sections_validate_with_the_hk_example() {
             .iter()
             .find(|(file, _)| file == name)
             .unwrap_or_else(|| panic!("docs/security.md installs no {name}: {modes:?}"));
-        let path = pki.dir.path().join(name);
+        let path = dir.path().join("etc/pier/tls").join(name);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode)).unwrap();
     }
-    let tls_dir = format!("{}/", pki.dir.path().display());
-    let hk = std::fs::read_to_string(repo.join("docs/examples/hk/nats-node-1.toml")).unwrap();
-    let config = pki.dir.path().join("pier.toml");
-    std::fs::write(
-        &config,
-        format!("{hk}\n{}", block.replace("/etc/pier/tls/", &tls_dir)),
-    )
-    .unwrap();
     let (status, out) = validate(&config, &["--deny-warnings"]);
     assert!(status.success(), "{out}");
+}
+
+/// Every key of `part` has the same value in `whole` (tables compared key by key).
+fn assert_within(part: &toml::Table, whole: &toml::Table, at: &str) {
+    for (key, value) in part {
+        let key_at = format!("{at}{key}");
+        match (value, whole.get(key)) {
+            (toml::Value::Table(part), Some(toml::Value::Table(whole))) => {
+                assert_within(part, whole, &format!("{key_at}."))
+            }
+            (value, found) => assert_eq!(Some(value), found, "{key_at}"),
+        }
+    }
 }
 
 /// What validation cannot see in the TLS files, nats-server -t can, and validate asks it: a key

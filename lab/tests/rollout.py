@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pierlab import Lab, LabError
+from pierlab import Lab, LabError, layout
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
@@ -25,7 +25,13 @@ CONFIG = "/etc/pier/pier.toml"
 UNIT = "pier-broker.service"
 WHOLE_TIMEOUT = 120.0
 NO_ANSWER = "no answer (the host is hung or down)"
-SERVERS = ",".join(f"nats://203.0.113.1{i}:4222" for i in (1, 2, 3))
+ADDRESS = {n: f"203.0.113.1{i}" for i, n in enumerate(NODES, start=1)}
+SERVERS = ",".join(f"tls://{ADDRESS[n]}:4222" for n in NODES)
+# Where the rollout puts the certificates, key and passwords on the hosts (docs/security.md).
+TLS_DIR = "/etc/pier/tls"
+# The controller's CA, certificates and passwords, which the rollout makes once (the role's
+# pier_broker_secrets_dir): as long-lived as the lab, so every module's rollout finds the same.
+SECRETS = layout.STATE_DIR / "secrets"
 
 # What the lab cannot be, and the only departures from inventories/hk: the lab's hosts share the
 # machine's two cores (cpus "auto", not "2-7"), /proc/sys is read-only there (no `pier-tuner
@@ -35,6 +41,7 @@ LAB_VARS = {
     "pier_broker_cpus": "auto",
     "pier_tuner_apply": False,
     "pier_tuner_allowed_failures": ["storage.rotational", "storage.free_space", "limits.nofile"],
+    "pier_broker_secrets_dir": str(SECRETS),
     "pier_broker_limits": {
         "max_payload": "1MiB",
         "max_connections": 65536,
@@ -67,12 +74,19 @@ def bench_binary() -> Path:
 def mixed_load(seconds: float, rate: int, *extra: str) -> list[str]:
     """The seed's two kinds of traffic from pier-bench, counted as issue 12 asks: push on
     jobs.process and pull on LOGS (its own consumer), publishes retried under their message id
-    for 60 s (LOGS keeps ids for 2 minutes), JSON on stdout. Run it in ctl."""
+    for 60 s (LOGS keeps ids for 2 minutes), JSON on stdout, over TLS as pier's own user (it
+    makes and deletes its consumer). Run it in ctl."""
     return [
         str(bench_binary()),
         "bench",
         "--servers",
         SERVERS,
+        "--tls-ca",
+        str(SECRETS / "ca.pem"),
+        "--user",
+        "pier",
+        "--password-file",
+        str(SECRETS / "pier.pass"),
         "--mode",
         "mixed",
         "--duration",
@@ -190,7 +204,9 @@ def meta_leader(lab: Lab) -> str:
     return leader
 
 
-def rolled_out(request: pytest.FixtureRequest, lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Playbooks:
+def rolled_out(
+    request: pytest.FixtureRequest, lab: Lab, tmp_path_factory: pytest.TempPathFactory
+) -> Playbooks:
     """The playbooks of a whole pier cluster: the one an earlier module (test_ansible) left, when
     every node says it is whole, else one rolled out now on a fresh lab."""
     tmp = tmp_path_factory.mktemp("rollout")

@@ -15,33 +15,36 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
+from rollout import (
+    ANSIBLE,
+    CONFIG,
+    LAB_VARS,
+    NODES,
+    REPO,
+    SECRETS,
+    TLS_DIR,
+    VENV,
+    Playbooks,
+    meta_leader,
+    mixed_load,
+    package,
+    recap,
+    say,
+    server_pids,
+    status,
+    unit_events,
+    varz,
+)
 
 from helpers import tcp_connect
 from pierlab import Lab
-
-from rollout import (
-    REPO,
-    ANSIBLE,
-    VENV,
-    NODES,
-    CONFIG,
-    LAB_VARS,
-    package,
-    mixed_load,
-    say,
-    Playbooks,
-    recap,
-    status,
-    unit_events,
-    server_pids,
-    varz,
-    meta_leader,
-)
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +74,14 @@ def test_bare_hosts_become_a_ready_cluster(playbooks: Playbooks, lab: Lab, reque
         streams = {s["name"]: s for s in view["node"]["streams"]}
         assert "LOGS" in streams, view
         assert "pull-worker" in [c["name"] for c in streams["LOGS"]["consumers"]], view
-        # The file is the seed's, from the inventory: docs/examples/hk/ but for the lab's cores
-        # and lame-duck grace period.
-        written = lab.exec(node, ["cat", "/etc/pier/pier.toml"]).stdout
+        # The file is the seed's, from the inventory: docs/examples/hk/ key for key (its
+        # security included), but for the lab's cores and lame-duck grace period.
+        written = tomllib.loads(lab.exec(node, ["cat", "/etc/pier/pier.toml"]).stdout)
         example = (REPO / "docs" / "examples" / "hk" / f"{node}.toml").read_text()
         example = example.replace('cpus = "2-7"', 'cpus = "auto"').replace(
             'lame_duck_grace_period = "10s"', 'lame_duck_grace_period = "2s"'
         )
-        assert meaningful(written) == meaningful(example)
+        assert written == tomllib.loads(example)
     leader = status(lab, NODES[0])["node"]["streams"][0]["leader"]
     assert status(lab, leader)["node"]["streams"][0]["replicas"] == 3
 
@@ -93,17 +96,45 @@ def test_clients_reach_every_node_but_the_monitoring_port_stays_local(playbooks:
         assert "http://127.0.0.1:8222" in status(lab, node)["monitor"]
 
 
-def meaningful(toml: str) -> list[str]:
-    return [line for line in toml.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+def test_the_rollout_is_secure_by_default(playbooks: Playbooks, lab: Lab) -> None:
+    # The controller keeps what it made private: the directory 0700, keys and passwords 0600.
+    assert stat.S_IMODE(SECRETS.stat().st_mode) == 0o700
+    made = {p.name: stat.S_IMODE(p.stat().st_mode) for p in SECRETS.iterdir()}
+    secrets = [n for n in made if n.endswith((".pass", "-key.pem"))]
+    assert {"ca-key.pem", "route.pass", "pier.pass", "publisher.pass", "worker.pass"} <= set(secrets), made
+    assert all(made[n] == 0o600 for n in secrets), made
+    # The hosts hold them as docs/security.md's one rule says: owner pier, secrets 0600.
+    expected = {
+        "ca.pem": "644",
+        "node.pem": "644",
+        "node-key.pem": "600",
+        "route.pass": "600",
+        "pier.pass": "600",
+        "publisher.pass": "600",
+        "worker.pass": "600",
+    }
+    for node in NODES:
+        listing = lab.exec(
+            node, ["stat", "-c", "%n %a %U:%G", TLS_DIR, *(f"{TLS_DIR}/{f}" for f in expected)]
+        )
+        found = dict(line.rsplit(" ", 1)[0].split(" ", 1) for line in listing.stdout.splitlines())
+        assert found == {TLS_DIR: "750", **{f"{TLS_DIR}/{f}": m for f, m in expected.items()}}, found
+        assert all(line.endswith(" pier:pier") for line in listing.stdout.splitlines()), listing.stdout
+    # No secret in anything a play printed.
+    printed = "".join(log.read_text() for log in playbooks.tmp.glob("*.log"))
+    for name in secrets:
+        assert (SECRETS / name).read_text().strip() not in printed, f"{name} in a play's output"
 
 
 def test_a_second_run_changes_nothing(playbooks: Playbooks, lab: Lab, request) -> None:
     events = {n: unit_events(lab, n) for n in NODES}
+    made = {p.name: p.read_bytes() for p in SECRETS.iterdir()}
     done = playbooks.run("site.yml")
     say(request, f"ansible: second run in {done.seconds:.1f}s")
     for host, counters in recap(done.stdout).items():
         assert counters["changed"] == 0, f"{host} changed on a second run:\n{done.stdout[-4000:]}"
     assert {n: unit_events(lab, n) for n in NODES} == events
+    assert {p.name: p.read_bytes() for p in SECRETS.iterdir()} == made, "a second run made new secrets"
 
 
 def test_a_run_limited_to_one_node_keeps_every_peer(playbooks: Playbooks, lab: Lab) -> None:

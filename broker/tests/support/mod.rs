@@ -16,6 +16,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod examples;
 pub mod hostile;
 
 use std::fs;

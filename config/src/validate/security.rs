@@ -1,5 +1,5 @@
-//! TLS and authentication settings: complete, and without inline secrets. The files they name are
-//! checked in `files`.
+//! TLS and authentication settings: complete, and without inline secrets; and the listeners
+//! others can reach that let anyone in, each named. The files they name are checked in `files`.
 
 use std::collections::HashSet;
 
@@ -8,6 +8,7 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{Config, Tls};
 
 pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
+    exposure(config, out);
     if let Some(tls) = &config.client.tls {
         check_tls("client.tls", tls, out);
         if tls.ca_file.is_none() && !config.streams.is_empty() {
@@ -94,6 +95,57 @@ pub(super) fn check(config: &Config, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A listener others can reach that lets anyone in: pier's defaults never do, so each is named.
+fn exposure(config: &Config, out: &mut Vec<Diagnostic>) {
+    let node = &config.node;
+    let client = &config.client;
+    if !node.client_listen.ip().is_loopback() {
+        let addr = node.client_listen;
+        // A client certificate checked against the CA is a credential too.
+        let verified = client.tls.as_ref().is_some_and(|tls| tls.verify);
+        if client.users.is_empty() && !verified {
+            let without = if client.tls.is_none() {
+                "without TLS or credentials"
+            } else {
+                "without credentials (TLS alone lets anyone in)"
+            };
+            out.push(
+                Diagnostic::warning(
+                    "node.client_listen",
+                    format!(
+                        "anyone who reaches {addr} can connect {without}: publish, subscribe \
+                         and use JetStream's API (delete streams)"
+                    ),
+                )
+                .hint("add [client.tls] and [[client.users]] (docs/security.md), or listen on 127.0.0.1"),
+            );
+        } else if client.tls.is_none() && client.users.iter().any(|u| u.password_file.is_some()) {
+            out.push(
+                Diagnostic::warning(
+                    "client.users",
+                    format!("passwords travel in clear text to {addr} without client.tls"),
+                )
+                .hint("add [client.tls]"),
+            );
+        }
+    }
+    if let Some(cluster) = &config.cluster {
+        let addr = node.cluster_listen;
+        if !addr.ip().is_loopback() && cluster.tls.is_none() && cluster.authorization.is_none() {
+            out.push(
+                Diagnostic::warning(
+                    "node.cluster_listen",
+                    format!(
+                        "anyone who reaches {addr} can join the cluster as a route and receive \
+                         every message: routes have neither TLS nor credentials"
+                    ),
+                )
+                .hint("add [cluster.tls] with verify = true (mutual TLS, docs/security.md)"),
+            );
+        }
+    }
+}
+
 /// The files themselves are checked with every other named file (`files`).
 fn check_tls(key: &str, tls: &Tls, out: &mut Vec<Diagnostic>) {
     if tls.verify && tls.ca_file.is_none() {
@@ -126,10 +178,35 @@ mod tests {
     const STREAM: &str = "[[streams]]\nname = \"LOGS\"\nsubjects = [\"logs.>\"]\n";
 
     #[test]
+    fn listeners_others_reach_without_tls_or_credentials_warn_by_name() {
+        // The test node listens for clients on 0.0.0.0 (the default) unless told otherwise.
+        assert_eq!(warnings(""), ["node.client_listen"]);
+        let loopback = "client_listen = \"127.0.0.1:4222\"\n";
+        assert_eq!(warnings(loopback), Vec::<String>::new());
+        let users = "[[client.users]]\nuser = \"app\"\npassword_file = \"/p\"\n";
+        assert_eq!(warnings(users), ["client.users"]);
+        let with_tls = format!("{TLS}ca_file = \"/ca.pem\"\n{users}");
+        assert_eq!(warnings(&with_tls), Vec::<String>::new());
+        let tls_alone = format!("{TLS}ca_file = \"/ca.pem\"\n");
+        assert_eq!(warnings(&tls_alone), ["node.client_listen"]);
+        let verified = format!("{tls_alone}verify = true\n");
+        assert_eq!(warnings(&verified), Vec::<String>::new());
+        let cluster = format!(
+            "{loopback}[cluster]\nname = \"c\"\n[[cluster.peers]]\nname = \"n1\"\naddress = \"10.0.0.1:6222\"\n"
+        );
+        assert_eq!(warnings(&cluster), ["node.cluster_listen"]);
+        let routes_tls = format!(
+            "{cluster}[cluster.tls]\ncert_file = \"/c\"\nkey_file = \"/k\"\nca_file = \"/ca\"\nverify = true\n"
+        );
+        assert_eq!(warnings(&routes_tls), Vec::<String>::new());
+    }
+
+    #[test]
     fn client_tls_without_a_ca_warns_only_when_pier_provisions_through_it() {
-        assert_eq!(warnings(&format!("{TLS}\n{STREAM}")), ["client.tls"]);
-        assert_eq!(warnings(TLS), Vec::<String>::new());
-        let with_ca = format!("{TLS}ca_file = \"/etc/pier/tls/ca.pem\"\n\n{STREAM}");
+        let tls = format!("client_listen = \"127.0.0.1:4222\"\n{TLS}");
+        assert_eq!(warnings(&format!("{tls}\n{STREAM}")), ["client.tls"]);
+        assert_eq!(warnings(&tls), Vec::<String>::new());
+        let with_ca = format!("{tls}ca_file = \"/etc/pier/tls/ca.pem\"\n\n{STREAM}");
         assert_eq!(warnings(&with_ca), Vec::<String>::new());
     }
 }

@@ -1,0 +1,1 @@
+../../../../docs/security/make-certs.sh
