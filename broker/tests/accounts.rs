@@ -18,6 +18,7 @@ use async_nats::{ConnectErrorKind, Event};
 use futures::StreamExt;
 use pier_broker::render::REDACTED;
 use support::cluster::{LocalCluster, Ports, NATS_SERVER_2_15, NATS_SERVER_2_9};
+use support::seed;
 use tokio::sync::mpsc;
 
 /// docs/security.md's accounts block (its second pier.toml block), with its password files in
@@ -36,19 +37,6 @@ fn documented_accounts(dir: &Path) -> String {
 }
 
 const TLS_DIR: &str = "/etc/pier/tls/";
-
-const SEED_STREAM: &str = r#"
-[[streams]]
-name = "LOGS"
-subjects = ["logs.>"]
-storage = "file"
-replicas = 3
-
-[[streams.consumers]]
-name = "pull-worker"
-type = "pull"
-ack_policy = "explicit"
-"#;
 
 /// A client of `user`, with the server's errors (permission violations) sent to `errors`.
 async fn connect(
@@ -95,7 +83,7 @@ async fn each_user_does_its_work_and_nothing_else() {
         let version = cluster.version;
         let url = cluster.client_url(0);
 
-        let config = cluster.pier_toml(0, SEED_STREAM);
+        let config = cluster.pier_toml(0, &seed("LOGS", "logs.>"));
         let provisioned = Command::new(env!("CARGO_BIN_EXE_pier-broker"))
             .args(["provision", "--config"])
             .arg(&config)

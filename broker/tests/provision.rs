@@ -21,6 +21,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use pier_broker::render::REDACTED;
 use serde_json::Value;
 use support::cluster::{LocalCluster, Ports, NATS_SERVER_2_15, NATS_SERVER_2_9};
+use support::seed;
 
 static SHARED: OnceLock<LocalCluster> = OnceLock::new();
 
@@ -136,24 +137,6 @@ async fn publish_stored(js: &jetstream::Context, subject: &str, id: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     panic!("{subject}: message {id} never stored: {last}");
-}
-
-fn seed(stream: &str, subject: &str) -> String {
-    format!(
-        r#"
-[[streams]]
-name = "{stream}"
-subjects = ["{subject}"]
-storage = "file"
-replicas = 3
-
-[[streams.consumers]]
-name = "pull-worker"
-type = "pull"
-ack_policy = "explicit"
-max_ack_pending = 50000
-"#
-    )
 }
 
 #[tokio::test]

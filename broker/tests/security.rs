@@ -25,14 +25,10 @@ use async_nats::rustls::client::WebPkiServerVerifier;
 use async_nats::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use async_nats::rustls::{self, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use pier_monitor::Monitor;
+use support::examples::MAKE_CERTS;
 use support::*;
 use tempfile::TempDir;
 
-/// The script operators run (docs/security.md).
-const MAKE_CERTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../docs/security/make-certs.sh"
-);
 const FORM_TIMEOUT: Duration = Duration::from_secs(60);
 /// Passwords with characters a route URL must percent-encode, so an encoded copy is looked for
 /// too.

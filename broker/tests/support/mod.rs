@@ -491,3 +491,22 @@ fn read_all<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::
         text
     })
 }
+
+/// The seed's stream and pull consumer under `stream` on `subject`, as pier.toml tables.
+pub fn seed(stream: &str, subject: &str) -> String {
+    format!(
+        r#"
+[[streams]]
+name = "{stream}"
+subjects = ["{subject}"]
+storage = "file"
+replicas = 3
+
+[[streams.consumers]]
+name = "pull-worker"
+type = "pull"
+ack_policy = "explicit"
+max_ack_pending = 50000
+"#
+    )
+}
