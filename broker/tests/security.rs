@@ -25,7 +25,7 @@ use async_nats::rustls::client::WebPkiServerVerifier;
 use async_nats::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use async_nats::rustls::{self, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use pier_monitor::Monitor;
-use support::examples::MAKE_CERTS;
+use support::examples::{make_certs, make_certs_output};
 use support::*;
 use tempfile::TempDir;
 
@@ -75,25 +75,6 @@ impl Pki {
             "localhost",
         ]);
     }
-}
-
-/// Runs make-certs.sh with `sh`, as the docs do.
-fn make_certs_output(args: &[&str]) -> std::process::Output {
-    Command::new("sh")
-        .arg(MAKE_CERTS)
-        .args(args)
-        .output()
-        .expect("run sh")
-}
-
-/// Runs make-certs.sh, which must succeed: a missing openssl fails the test.
-fn make_certs(args: &[&str]) {
-    let out = make_certs_output(args);
-    assert!(
-        out.status.success(),
-        "make-certs.sh {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// `pier-broker validate --config CONFIG EXTRA...`: its status and what it printed.

@@ -24,21 +24,8 @@ pub fn example_in(dir: &Path, example: &Path) -> PathBuf {
     let tls = dir.join("etc/pier/tls");
     if !tls.join("ca.pem").exists() {
         let tls = tls.to_str().expect("a UTF-8 path");
-        for args in [
-            vec!["ca", tls],
-            vec!["node", tls, "node", "127.0.0.1", "localhost"],
-        ] {
-            let out = Command::new("sh")
-                .arg(MAKE_CERTS)
-                .args(&args)
-                .output()
-                .expect("run sh");
-            assert!(
-                out.status.success(),
-                "make-certs.sh {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        make_certs(&["ca", tls]);
+        make_certs(&["node", tls, "node", "127.0.0.1", "localhost"]);
     }
     for name in text
         .split('"')
@@ -55,4 +42,23 @@ pub fn example_in(dir: &Path, example: &Path) -> PathBuf {
     let text = text.replace("\"/etc/pier/", &format!("\"{}/etc/pier/", dir.display()));
     std::fs::write(&copy, text).expect("write the copy");
     copy
+}
+
+/// Runs make-certs.sh with `sh`, as the docs do.
+pub fn make_certs_output(args: &[&str]) -> std::process::Output {
+    Command::new("sh")
+        .arg(MAKE_CERTS)
+        .args(args)
+        .output()
+        .expect("run sh")
+}
+
+/// Runs make-certs.sh, which must succeed: a missing openssl fails the test.
+pub fn make_certs(args: &[&str]) {
+    let out = make_certs_output(args);
+    assert!(
+        out.status.success(),
+        "make-certs.sh {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
